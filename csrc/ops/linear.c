@@ -1,0 +1,292 @@
+/* oneDNN matmul with prepacked weights and fused post-ops. See linear.h. */
+#include "linear.h"
+
+#include <pthread.h>
+#include <string.h>
+
+#include "dnnl_ctx.h"
+
+/* ---- process-wide primitive cache, keyed by shape and epilogue ---- */
+
+typedef struct prim_entry {
+    int64_t in, out;
+    v2t_act act;
+    int accumulate, has_bias;
+    v2t_dtype dtype;
+    dnnl_primitive_t prim;
+    dnnl_memory_desc_t wmd; /* packed weights layout */
+    size_t scratch_bytes;
+    struct prim_entry *next;
+} prim_entry;
+
+static prim_entry *g_cache;
+static pthread_mutex_t g_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static dnnl_alg_kind_t act_alg(v2t_act act)
+{
+    switch (act) {
+    case V2T_ACT_RELU: return dnnl_eltwise_relu;
+    case V2T_ACT_GELU_ERF: return dnnl_eltwise_gelu_erf;
+    case V2T_ACT_GELU_TANH: return dnnl_eltwise_gelu_tanh;
+    default: return dnnl_alg_kind_undef;
+    }
+}
+
+static v2t_status create_entry(prim_entry *e)
+{
+    dnnl_engine_t eng = v2t_engine();
+    if (!eng)
+        return V2T_ERR_BACKEND;
+    v2t_status s = V2T_OK;
+    dnnl_memory_desc_t src = NULL, wts = NULL, bias = NULL, dst = NULL;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t po = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_dims_t sdims = {DNNL_RUNTIME_DIM_VAL, e->in};
+    dnnl_dims_t sstrides = {DNNL_RUNTIME_DIM_VAL, 1};
+    dnnl_dims_t wdims = {e->in, e->out};
+    dnnl_dims_t bdims = {1, e->out};
+    dnnl_dims_t ddims = {DNNL_RUNTIME_DIM_VAL, e->out};
+    dnnl_dims_t dstrides = {DNNL_RUNTIME_DIM_VAL, 1};
+    dnnl_data_type_t wdt = e->dtype == V2T_DT_BF16 ? dnnl_bf16 : dnnl_f32;
+
+#define STEP(call, what)                                                                                      \
+    do {                                                                                                      \
+        s = v2t_dnnl_check((call), (what));                                                                   \
+        if (s != V2T_OK)                                                                                      \
+            goto done;                                                                                        \
+    } while (0)
+    STEP(dnnl_memory_desc_create_with_strides(&src, 2, sdims, dnnl_f32, sstrides), "describing matmul input");
+    STEP(dnnl_memory_desc_create_with_tag(&wts, 2, wdims, wdt, dnnl_format_tag_any), "describing weights");
+    if (e->has_bias)
+        STEP(dnnl_memory_desc_create_with_tag(&bias, 2, bdims, dnnl_f32, dnnl_ab), "describing bias");
+    STEP(dnnl_memory_desc_create_with_strides(&dst, 2, ddims, dnnl_f32, dstrides), "describing matmul output");
+    STEP(dnnl_primitive_attr_create(&attr), "creating attributes");
+    STEP(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "setting scratchpad mode");
+    STEP(dnnl_post_ops_create(&po), "creating post-ops");
+    if (e->act != V2T_ACT_NONE)
+        STEP(dnnl_post_ops_append_eltwise(po, act_alg(e->act), 0.f, 0.f), "adding activation post-op");
+    if (e->accumulate)
+        STEP(dnnl_post_ops_append_sum(po, 1.f, 0, dnnl_data_type_undef), "adding residual sum post-op");
+    STEP(dnnl_primitive_attr_set_post_ops(attr, po), "attaching post-ops");
+    STEP(dnnl_matmul_primitive_desc_create(&pd, eng, src, wts, bias, dst, attr), "creating matmul descriptor");
+    STEP(dnnl_memory_desc_clone(&e->wmd, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0)),
+         "querying packed weights layout");
+    e->scratch_bytes = dnnl_memory_desc_get_size(dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0));
+    STEP(dnnl_primitive_create(&e->prim, pd), "creating matmul primitive");
+#undef STEP
+done:
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+    if (po)
+        dnnl_post_ops_destroy(po);
+    if (attr)
+        dnnl_primitive_attr_destroy(attr);
+    if (src)
+        dnnl_memory_desc_destroy(src);
+    if (wts)
+        dnnl_memory_desc_destroy(wts);
+    if (bias)
+        dnnl_memory_desc_destroy(bias);
+    if (dst)
+        dnnl_memory_desc_destroy(dst);
+    return s;
+}
+
+static v2t_status get_entry(int64_t in, int64_t out, v2t_act act, int accumulate, int has_bias, v2t_dtype dtype,
+                            prim_entry **found)
+{
+    v2t_status s = V2T_OK;
+    pthread_mutex_lock(&g_cache_lock);
+    prim_entry *e = g_cache;
+    for (; e; e = e->next)
+        if (e->in == in && e->out == out && e->act == act && e->accumulate == accumulate &&
+            e->has_bias == has_bias && e->dtype == dtype)
+            break;
+    if (!e) {
+        s = v2t_calloc((void **)&e, sizeof *e, "matmul cache entry");
+        if (s == V2T_OK) {
+            *e = (prim_entry){.in = in, .out = out, .act = act, .accumulate = accumulate, .has_bias = has_bias,
+                              .dtype = dtype};
+            s = create_entry(e);
+            if (s == V2T_OK) {
+                e->next = g_cache;
+                g_cache = e;
+            } else {
+                if (e->wmd)
+                    dnnl_memory_desc_destroy(e->wmd);
+                v2t_free(e);
+                e = NULL;
+            }
+        }
+    }
+    pthread_mutex_unlock(&g_cache_lock);
+    *found = e;
+    return s;
+}
+
+/* ---- execution state ---- */
+
+v2t_status v2t_exec_init(v2t_exec *ex)
+{
+    memset(ex, 0, sizeof *ex);
+    dnnl_engine_t eng = v2t_engine();
+    if (!eng)
+        return V2T_ERR_BACKEND;
+    dnnl_stream_t st;
+    V2T_DNNL(dnnl_stream_create(&st, eng, dnnl_stream_default_flags), "creating a stream");
+    ex->stream = st;
+    return V2T_OK;
+}
+
+void v2t_exec_release(v2t_exec *ex)
+{
+    if (ex->stream)
+        dnnl_stream_destroy((dnnl_stream_t)ex->stream);
+    v2t_buffer_release(&ex->scratch);
+    memset(ex, 0, sizeof *ex);
+}
+
+/* ---- layers ---- */
+
+static v2t_status pack_weights(const prim_entry *e, const float *w, void **packed)
+{
+    dnnl_engine_t eng = v2t_engine();
+    v2t_status s = V2T_OK;
+    dnnl_memory_desc_t user_md = NULL;
+    dnnl_memory_t user_mem = NULL, packed_mem = NULL;
+    dnnl_primitive_desc_t rpd = NULL;
+    dnnl_primitive_t reorder = NULL;
+    dnnl_stream_t stream = NULL;
+    size_t bytes = dnnl_memory_desc_get_size(e->wmd);
+    /* PyTorch's [out, in] row-major is the [in, out] matrix with strides (1, in): tag "ba". */
+    dnnl_dims_t dims = {e->in, e->out};
+    *packed = NULL;
+    V2T_TRY(v2t_alloc(packed, bytes, "packed weights"));
+#define STEP(call, what)                                                                                      \
+    do {                                                                                                      \
+        s = v2t_dnnl_check((call), (what));                                                                   \
+        if (s != V2T_OK)                                                                                      \
+            goto done;                                                                                        \
+    } while (0)
+    STEP(dnnl_memory_desc_create_with_tag(&user_md, 2, dims, dnnl_f32, dnnl_ba), "describing weights");
+    STEP(dnnl_memory_create(&user_mem, user_md, eng, (void *)w), "wrapping weights");
+    STEP(dnnl_memory_create(&packed_mem, e->wmd, eng, *packed), "wrapping packed weights");
+    STEP(dnnl_reorder_primitive_desc_create(&rpd, user_md, eng, e->wmd, eng, NULL), "creating weight reorder");
+    STEP(dnnl_primitive_create(&reorder, rpd), "creating weight reorder");
+    STEP(dnnl_stream_create(&stream, eng, dnnl_stream_default_flags), "creating a stream");
+    dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, user_mem}, {DNNL_ARG_TO, packed_mem}};
+    STEP(dnnl_primitive_execute(reorder, stream, 2, args), "packing weights");
+    STEP(dnnl_stream_wait(stream), "packing weights");
+#undef STEP
+done:
+    if (stream)
+        dnnl_stream_destroy(stream);
+    if (reorder)
+        dnnl_primitive_destroy(reorder);
+    if (rpd)
+        dnnl_primitive_desc_destroy(rpd);
+    if (packed_mem)
+        dnnl_memory_destroy(packed_mem);
+    if (user_mem)
+        dnnl_memory_destroy(user_mem);
+    if (user_md)
+        dnnl_memory_desc_destroy(user_md);
+    if (s != V2T_OK) {
+        v2t_free(*packed);
+        *packed = NULL;
+    }
+    return s;
+}
+
+v2t_status v2t_linear_init(v2t_linear *l, const float *w, const float *b, int64_t in, int64_t out, v2t_act act,
+                           int accumulate, v2t_dtype dtype)
+{
+    memset(l, 0, sizeof *l);
+    if (in <= 0 || out <= 0)
+        return v2t_fail(V2T_ERR_VALUE, "linear layer needs positive sizes, got in=%lld out=%lld", (long long)in,
+                        (long long)out);
+    if (dtype != V2T_DT_F32)
+        return v2t_fail(V2T_ERR_UNSUPPORTED, "linear layer: only float32 weights are implemented");
+    prim_entry *e;
+    V2T_TRY(get_entry(in, out, act, accumulate, b != NULL, dtype, &e));
+    l->in = in;
+    l->out = out;
+    l->act = act;
+    l->accumulate = accumulate;
+    l->dtype = dtype;
+    l->prim = e; /* the cache entry: primitive + packed layout */
+    l->scratch_bytes = e->scratch_bytes;
+    V2T_TRY(pack_weights(e, w, &l->weights));
+    if (b) {
+        v2t_status s = v2t_alloc((void **)&l->bias, (size_t)out * sizeof(float), "bias");
+        if (s != V2T_OK) {
+            v2t_linear_release(l);
+            return s;
+        }
+        memcpy(l->bias, b, (size_t)out * sizeof(float));
+    }
+    return V2T_OK;
+}
+
+void v2t_linear_release(v2t_linear *l)
+{
+    v2t_free(l->weights);
+    v2t_free(l->bias);
+    memset(l, 0, sizeof *l);
+}
+
+v2t_status v2t_linear_forward(const v2t_linear *l, v2t_exec *ex, const float *x, int64_t ldx, int64_t M, float *y,
+                              int64_t ldy)
+{
+    if (M == 0)
+        return V2T_OK;
+    const prim_entry *e = l->prim;
+    dnnl_engine_t eng = v2t_engine();
+    v2t_status s = V2T_OK;
+    dnnl_memory_desc_t smd = NULL, dmd = NULL, bmd = NULL, scmd = NULL;
+    dnnl_memory_t smem = NULL, wmem = NULL, bmem = NULL, dmem = NULL, scmem = NULL;
+    dnnl_dims_t sdims = {M, l->in}, sstr = {ldx, 1};
+    dnnl_dims_t ddims = {M, l->out}, dstr = {ldy, 1};
+    dnnl_dims_t bdims = {1, l->out};
+    dnnl_dims_t scdims = {(dnnl_dim_t)l->scratch_bytes};
+    V2T_TRY(v2t_buffer_reserve(&ex->scratch, l->scratch_bytes ? l->scratch_bytes : 64, "matmul scratchpad"));
+#define STEP(call, what)                                                                                      \
+    do {                                                                                                      \
+        s = v2t_dnnl_check((call), (what));                                                                   \
+        if (s != V2T_OK)                                                                                      \
+            goto done;                                                                                        \
+    } while (0)
+    STEP(dnnl_memory_desc_create_with_strides(&smd, 2, sdims, dnnl_f32, sstr), "describing matmul input");
+    STEP(dnnl_memory_desc_create_with_strides(&dmd, 2, ddims, dnnl_f32, dstr), "describing matmul output");
+    STEP(dnnl_memory_create(&smem, smd, eng, (void *)x), "wrapping matmul input");
+    STEP(dnnl_memory_create(&wmem, e->wmd, eng, l->weights), "wrapping weights");
+    STEP(dnnl_memory_create(&dmem, dmd, eng, y), "wrapping matmul output");
+    STEP(dnnl_memory_desc_create_with_tag(&scmd, 1, scdims, dnnl_u8, dnnl_a), "describing scratchpad");
+    STEP(dnnl_memory_create(&scmem, scmd, eng, ex->scratch.data), "wrapping scratchpad");
+    dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, smem},
+                               {DNNL_ARG_WEIGHTS, wmem},
+                               {DNNL_ARG_DST, dmem},
+                               {DNNL_ARG_SCRATCHPAD, scmem},
+                               {DNNL_ARG_BIAS, NULL}};
+    int nargs = 4;
+    if (l->bias) {
+        STEP(dnnl_memory_desc_create_with_tag(&bmd, 2, bdims, dnnl_f32, dnnl_ab), "describing bias");
+        STEP(dnnl_memory_create(&bmem, bmd, eng, l->bias), "wrapping bias");
+        args[nargs++].memory = bmem;
+    }
+    STEP(dnnl_primitive_execute(e->prim, (dnnl_stream_t)ex->stream, nargs, args), "running matmul");
+    STEP(dnnl_stream_wait((dnnl_stream_t)ex->stream), "running matmul");
+#undef STEP
+done:
+    if (smem) dnnl_memory_destroy(smem);
+    if (wmem) dnnl_memory_destroy(wmem);
+    if (bmem) dnnl_memory_destroy(bmem);
+    if (dmem) dnnl_memory_destroy(dmem);
+    if (scmem) dnnl_memory_destroy(scmem);
+    if (smd) dnnl_memory_desc_destroy(smd);
+    if (dmd) dnnl_memory_desc_destroy(dmd);
+    if (bmd) dnnl_memory_desc_destroy(bmd);
+    if (scmd) dnnl_memory_desc_destroy(scmd);
+    return s;
+}

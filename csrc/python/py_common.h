@@ -1,0 +1,43 @@
+/* Shared by every binding file: Python + NumPy headers and the argument converters.
+ *
+ * Binding functions only parse, convert and own references; the core sees raw pointers.
+ * Converters guarantee C-contiguous arrays of the exact dtype the core expects and say which
+ * argument was wrong, what was expected and what was given.
+ */
+#ifndef V2T_PY_COMMON_H
+#define V2T_PY_COMMON_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#define PY_ARRAY_UNIQUE_SYMBOL v2t_ARRAY_API
+#ifndef V2T_PY_MODULE_MAIN
+#define NO_IMPORT_ARRAY
+#endif
+#include <numpy/arrayobject.h>
+
+#include "core/status.h"
+
+/* Set a Python exception for a failed core status (message from v2t_last_error). Returns NULL. */
+PyObject *v2t_py_raise(v2t_status s);
+
+/* Convert `obj` (ndarray, torch tensor, anything with __array__ or a nested sequence) into a
+ * new reference to a C-contiguous float32 array with ndim in [min_ndim, max_ndim]. Any real
+ * floating dtype is accepted (and cast); integers, bools, complex and objects raise TypeError.
+ * Non-contiguous input is copied. `name` is the argument name used in messages. */
+PyArrayObject *v2t_py_float_array(PyObject *obj, const char *name, int min_ndim, int max_ndim);
+
+/* Same for token ids: int32 or int64 (or other integer dtypes within int32 range) -> int32. */
+PyArrayObject *v2t_py_ids_array(PyObject *obj, const char *name, int min_ndim, int max_ndim);
+
+/* Raise ValueError naming `name` if the float32 array holds NaN or Inf. Returns 0 on success. */
+int v2t_py_check_finite(PyArrayObject *a, const char *name);
+
+/* "[2, 3]"-style shape text for messages (static per-thread buffer). */
+const char *v2t_py_shape_str(PyArrayObject *a);
+
+/* Registration hooks, one per binding file (return 0 on success, -1 with an exception). */
+int v2t_py_init_safetensors(PyObject *m);
+int v2t_py_init_kernels(PyObject *m);
+
+#endif
