@@ -145,3 +145,16 @@ int v2t_py_check_finite(PyArrayObject *a, const char *name)
     }
     return 0;
 }
+
+#include "core/interrupt.h"
+
+/* Called from core threads without the GIL: take it briefly and look for pending signals. */
+static int python_interrupt_hook(void)
+{
+    PyGILState_STATE g = PyGILState_Ensure();
+    int stop = PyErr_CheckSignals() != 0;
+    PyGILState_Release(g);
+    return stop;
+}
+
+void v2t_py_install_interrupt_hook(void) { v2t_set_interrupt_hook(python_interrupt_hook); }

@@ -23,6 +23,7 @@ static struct PyModuleDef module_def = {
 PyMODINIT_FUNC PyInit__core(void)
 {
     import_array();
+    v2t_py_install_interrupt_hook();
     PyObject *m = PyModule_Create(&module_def);
     if (!m)
         return NULL;

@@ -2,7 +2,9 @@
  * with its naive reference. Not part of the public API. */
 #include "py_common.h"
 
+#include "ops/attention.h"
 #include "ops/linear.h"
+#include "ops/norm.h"
 
 /* kernel_linear(x[M,in], w[out,in], b[out] or None, act, accumulate, y0[M,out] or None, reference) */
 static PyObject *kernel_linear(PyObject *self, PyObject *args, PyObject *kwds)
@@ -86,9 +88,115 @@ exit:
     return result;
 }
 
+/* kernel_attention(q[B,Tq,H*dk], k[Bk,Tk,H*dk], v[Bk,Tk,H*dk], heads, scale=1, causal=False,
+ *                  pos_bias[H,Tq,Tk]=None, mask[Bk,Tk]=None, reference=False); B = Bk * kv_group */
+static PyObject *kernel_attention(PyObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"q", "k", "v", "heads", "scale", "causal", "pos_bias", "mask", "reference", NULL};
+    PyObject *qo, *ko, *vo, *pbo = Py_None, *mo = Py_None;
+    int heads, causal = 0, reference = 0;
+    float scale = 1.f;
+    PyArrayObject *q = NULL, *k = NULL, *v = NULL, *pb = NULL, *mask = NULL, *out = NULL;
+    PyObject *result = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOi|fpOOp", kwlist, &qo, &ko, &vo, &heads, &scale, &causal,
+                                     &pbo, &mo, &reference))
+        return NULL;
+    if (!(q = v2t_py_float_array(qo, "q", 3, 3)) || !(k = v2t_py_float_array(ko, "k", 3, 3)) ||
+        !(v = v2t_py_float_array(vo, "v", 3, 3)))
+        goto exit;
+    if (pbo != Py_None && !(pb = v2t_py_float_array(pbo, "pos_bias", 3, 3)))
+        goto exit;
+    if (mo != Py_None && !(mask = v2t_py_ids_array(mo, "mask", 2, 2)))
+        goto exit;
+    npy_intp B = PyArray_DIM(q, 0), Tq = PyArray_DIM(q, 1), F = PyArray_DIM(q, 2);
+    npy_intp Bk = PyArray_DIM(k, 0), Tk = PyArray_DIM(k, 1);
+    if (heads <= 0 || F % heads || PyArray_DIM(k, 2) != F || !PyArray_SAMESHAPE(k, v) || Bk <= 0 || B % Bk ||
+        (pb && (PyArray_DIM(pb, 0) != heads || PyArray_DIM(pb, 1) != Tq || PyArray_DIM(pb, 2) != Tk)) ||
+        (mask && (PyArray_DIM(mask, 0) != Bk || PyArray_DIM(mask, 1) != Tk))) {
+        PyErr_SetString(PyExc_ValueError, "kernel_attention: inconsistent shapes");
+        goto exit;
+    }
+    out = (PyArrayObject *)PyArray_ZEROS(3, PyArray_DIMS(q), NPY_FLOAT32, 0);
+    if (!out)
+        goto exit;
+    v2t_attn_args a = {
+        .batch = B, .heads = heads, .head_dim = F / heads, .tq = Tq, .tk = Tk, .kv_group = B / Bk,
+        .scale = scale, .causal = causal,
+        .q = PyArray_DATA(q), .q_bs = Tq * F, .q_rs = F,
+        .k = PyArray_DATA(k), .k_bs = Tk * F, .k_rs = F,
+        .v = PyArray_DATA(v), .v_bs = Tk * F, .v_rs = F,
+        .pos_bias = pb ? PyArray_DATA(pb) : NULL, .pb_hs = Tq * Tk, .pb_rs = Tk,
+        .mask = mask ? PyArray_DATA(mask) : NULL, .mask_bs = Tk,
+        .out = PyArray_DATA(out), .o_bs = Tq * F, .o_rs = F,
+    };
+    v2t_status s;
+    v2t_buffer scratch = {0};
+    Py_BEGIN_ALLOW_THREADS
+    s = reference ? v2t_attention_ref(&a) : v2t_attention(&a, &scratch);
+    v2t_buffer_release(&scratch);
+    Py_END_ALLOW_THREADS
+    if (s != V2T_OK) {
+        v2t_py_raise(s);
+        goto exit;
+    }
+    result = (PyObject *)out;
+    out = NULL;
+exit:
+    Py_XDECREF(q);
+    Py_XDECREF(k);
+    Py_XDECREF(v);
+    Py_XDECREF(pb);
+    Py_XDECREF(mask);
+    Py_XDECREF(out);
+    return result;
+}
+
+/* kernel_norm(x[M,D], w[D], b[D] or None, eps, rms, reference): rmsnorm when rms else layernorm */
+static PyObject *kernel_norm(PyObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"x", "w", "b", "eps", "rms", "reference", NULL};
+    PyObject *xo, *wo, *bo = Py_None;
+    float eps = 1e-6f;
+    int rms = 1, reference = 0;
+    PyArrayObject *x = NULL, *w = NULL, *b = NULL, *y = NULL;
+    PyObject *result = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|Ofpp", kwlist, &xo, &wo, &bo, &eps, &rms, &reference))
+        return NULL;
+    if (!(x = v2t_py_float_array(xo, "x", 2, 2)) || !(w = v2t_py_float_array(wo, "w", 1, 1)))
+        goto exit;
+    if (bo != Py_None && !(b = v2t_py_float_array(bo, "b", 1, 1)))
+        goto exit;
+    npy_intp M = PyArray_DIM(x, 0), D = PyArray_DIM(x, 1);
+    if (PyArray_DIM(w, 0) != D || (b && PyArray_DIM(b, 0) != D) || (!rms && !b)) {
+        PyErr_SetString(PyExc_ValueError, "kernel_norm: inconsistent shapes (layernorm needs b)");
+        goto exit;
+    }
+    y = (PyArrayObject *)PyArray_ZEROS(2, PyArray_DIMS(x), NPY_FLOAT32, 0);
+    if (!y)
+        goto exit;
+    const float *xp = PyArray_DATA(x), *wp = PyArray_DATA(w), *bp = b ? PyArray_DATA(b) : NULL;
+    float *yp = PyArray_DATA(y);
+    if (rms)
+        (reference ? v2t_rmsnorm_ref : v2t_rmsnorm)(xp, D, M, D, wp, eps, yp, D);
+    else
+        (reference ? v2t_layernorm_ref : v2t_layernorm)(xp, D, M, D, wp, bp, eps, yp, D);
+    result = (PyObject *)y;
+    y = NULL;
+exit:
+    Py_XDECREF(x);
+    Py_XDECREF(w);
+    Py_XDECREF(b);
+    Py_XDECREF(y);
+    return result;
+}
+
 static PyMethodDef kernel_methods[] = {
     {"kernel_linear", (PyCFunction)(void (*)(void))kernel_linear, METH_VARARGS | METH_KEYWORDS,
      "Test hook: oneDNN linear (or the naive reference) on one input."},
+    {"kernel_attention", (PyCFunction)(void (*)(void))kernel_attention, METH_VARARGS | METH_KEYWORDS,
+     "Test hook: multi-head attention kernel (or the naive reference)."},
+    {"kernel_norm", (PyCFunction)(void (*)(void))kernel_norm, METH_VARARGS | METH_KEYWORDS,
+     "Test hook: rmsnorm / layernorm kernel (or the naive reference)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -1,0 +1,26 @@
+"""Shared fixtures: paths to the real corpora and the packaged all-MiniLM-L6-v2."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("V2T_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        raise FileNotFoundError(
+            f"the real corpora are expected at {SHARED_DATA} (set V2T_SHARED_DATA to their folder)"
+        )
+    return SHARED_DATA
+
+
+@pytest.fixture
+def rng():
+    import numpy as np
+
+    return np.random.default_rng(1234)

@@ -1,0 +1,122 @@
+"""Every fast kernel against its naive reference kernel and against NumPy."""
+import math
+
+import numpy as np
+import pytest
+
+from vec2text_c import _core
+
+ACTS = {
+    0: lambda v: v,
+    1: lambda v: np.maximum(v, 0),
+    2: lambda v: 0.5 * v * (1 + np.vectorize(math.erf)(v / math.sqrt(2))),
+    3: lambda v: 0.5 * v * (1 + np.tanh(math.sqrt(2 / math.pi) * (v + 0.044715 * v**3))),
+}
+
+
+@pytest.mark.parametrize("act", [0, 1, 2, 3])
+@pytest.mark.parametrize("accumulate", [False, True])
+@pytest.mark.parametrize("M", [1, 7, 64])
+def test_linear_matches_reference_and_numpy(rng, act, accumulate, M):
+    x = rng.standard_normal((M, 96), dtype=np.float32)
+    w = rng.standard_normal((80, 96), dtype=np.float32) * 0.1
+    b = rng.standard_normal(80, dtype=np.float32)
+    y0 = rng.standard_normal((M, 80), dtype=np.float32)
+    fast = _core.kernel_linear(x, w, b, act, accumulate, y0)
+    ref = _core.kernel_linear(x, w, b, act, accumulate, y0, reference=True)
+    expect = ACTS[act](x.astype(np.float64) @ w.T.astype(np.float64) + b) + (y0 if accumulate else 0)
+    np.testing.assert_allclose(ref, expect, atol=1e-5, rtol=1e-5)
+    np.testing.assert_allclose(fast, ref, atol=1e-4, rtol=1e-4)
+
+
+def test_linear_without_bias_and_zero_rows(rng):
+    x = rng.standard_normal((3, 16), dtype=np.float32)
+    w = rng.standard_normal((5, 16), dtype=np.float32)
+    np.testing.assert_allclose(_core.kernel_linear(x, w, None), x @ w.T, atol=1e-5)
+    empty = _core.kernel_linear(np.zeros((0, 16), np.float32), w, None)
+    assert empty.shape == (0, 5)
+
+
+def _attention_numpy(q, k, v, heads, scale, causal, pos_bias, mask):
+    B, Tq, F = q.shape
+    Bk, Tk, _ = k.shape
+    g = B // Bk
+    hd = F // heads
+    out = np.zeros_like(q, dtype=np.float64)
+    lowest = np.float32(np.finfo(np.float32).min)
+    for b in range(B):
+        kb = b // g
+        for h in range(heads):
+            sl = slice(h * hd, (h + 1) * hd)
+            s = (q[b, :, sl].astype(np.float64) @ k[kb, :, sl].T.astype(np.float64)) * scale
+            if pos_bias is not None:
+                s = s + pos_bias[h]
+            add = np.zeros((Tq, Tk), np.float32)
+            if mask is not None:
+                add = add + np.where(mask[kb] == 0, lowest, 0).astype(np.float32)[None, :]
+            if causal:
+                j = np.arange(Tk)[None, :]
+                i = np.arange(Tq)[:, None]
+                add = np.where(j > i + (Tk - Tq), lowest, add)
+            s = (s.astype(np.float32) + add).astype(np.float64)
+            s = np.exp(s - s.max(axis=1, keepdims=True))
+            s /= s.sum(axis=1, keepdims=True)
+            out[b, :, sl] = s @ v[kb, :, sl]
+    return out
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("with_bias", [False, True])
+@pytest.mark.parametrize("kv_group", [1, 3])
+def test_attention_matches_reference_and_numpy(rng, causal, with_bias, kv_group):
+    heads, hd, Bk, Tq, Tk = 4, 8, 2, 5, 7
+    B = Bk * kv_group
+    q = rng.standard_normal((B, Tq, heads * hd), dtype=np.float32)
+    k = rng.standard_normal((Bk, Tk, heads * hd), dtype=np.float32)
+    v = rng.standard_normal((Bk, Tk, heads * hd), dtype=np.float32)
+    pb = rng.standard_normal((heads, Tq, Tk), dtype=np.float32) if with_bias else None
+    mask = np.ones((Bk, Tk), np.int32)
+    mask[0, 5:] = 0
+    mask[1, :2] = 0
+    scale = 1.0 / math.sqrt(hd)
+    args = dict(heads=heads, scale=scale, causal=causal, pos_bias=pb, mask=mask)
+    fast = _core.kernel_attention(q, k, v, **args)
+    ref = _core.kernel_attention(q, k, v, reference=True, **args)
+    expect = _attention_numpy(q, k, v, heads, scale, causal, pb, mask)
+    np.testing.assert_allclose(ref, expect, atol=1e-5)
+    np.testing.assert_allclose(fast, ref, atol=1e-5)
+
+
+def test_attention_fully_masked_row_is_uniform_not_nan(rng):
+    q = rng.standard_normal((1, 2, 8), dtype=np.float32)
+    k = rng.standard_normal((1, 3, 8), dtype=np.float32)
+    v = rng.standard_normal((1, 3, 8), dtype=np.float32)
+    mask = np.zeros((1, 3), np.int32)
+    out = _core.kernel_attention(q, k, v, heads=2, mask=mask)
+    assert np.isfinite(out).all()
+    ref = _core.kernel_attention(q, k, v, heads=2, mask=mask, reference=True)
+    np.testing.assert_allclose(out, ref, atol=1e-5)
+
+
+def test_rmsnorm_matches_reference_and_numpy(rng):
+    x = rng.standard_normal((9, 48), dtype=np.float32) * 3
+    w = rng.standard_normal(48, dtype=np.float32)
+    fast = _core.kernel_norm(x, w, eps=1e-6, rms=True)
+    ref = _core.kernel_norm(x, w, eps=1e-6, rms=True, reference=True)
+    x64 = x.astype(np.float64)
+    expect = w * x64 / np.sqrt((x64**2).mean(axis=1, keepdims=True) + 1e-6)
+    np.testing.assert_allclose(ref, expect, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(fast, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_layernorm_matches_reference_and_numpy(rng):
+    x = rng.standard_normal((9, 48), dtype=np.float32) + 2
+    w = rng.standard_normal(48, dtype=np.float32)
+    b = rng.standard_normal(48, dtype=np.float32)
+    fast = _core.kernel_norm(x, w, b, eps=1e-12, rms=False)
+    ref = _core.kernel_norm(x, w, b, eps=1e-12, rms=False, reference=True)
+    x64 = x.astype(np.float64)
+    mu = x64.mean(axis=1, keepdims=True)
+    expect = (x64 - mu) / np.sqrt(((x64 - mu) ** 2).mean(axis=1, keepdims=True) + 1e-12) * w + b
+    np.testing.assert_allclose(ref, expect, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(fast, ref, rtol=1e-5, atol=1e-5)
