@@ -1,0 +1,166 @@
+"""The safetensors reader validates everything before use; one test per malformed-file case."""
+import json
+import struct
+
+import numpy as np
+import pytest
+
+from vec2text_c import _core
+from vec2text_c._safetensors_io import convert_pytorch_bin, save_file
+
+
+def _write(path, header, data=b"", header_len=None, pad=True):
+    text = json.dumps(header).encode()
+    if pad:
+        text += b" " * (-len(text) % 8)
+    n = len(text) if header_len is None else header_len
+    path.write_bytes(struct.pack("<Q", n) + text + data)
+    return str(path)
+
+
+def test_roundtrip_matches_numpy(tmp_path, rng):
+    a = rng.standard_normal((3, 5), dtype=np.float32)
+    b = rng.standard_normal(7).astype(np.float16)
+    c = np.arange(6, dtype=np.int64).reshape(2, 3)
+    p = tmp_path / "m.safetensors"
+    save_file({"a": a, "b": b, "c": c}, p, metadata={"k": "v"})
+    st = _core.SafeTensors(str(p))
+    assert st.keys() == ["a", "b", "c"]
+    np.testing.assert_array_equal(st.get("a"), a)
+    np.testing.assert_array_equal(st.get("b"), b.astype(np.float32))
+    np.testing.assert_array_equal(st.get("c"), c)
+    assert st.info("a")[:2] == ("F32", (3, 5))
+
+
+def test_bf16_is_converted_like_torch(tmp_path):
+    import torch
+    from safetensors.torch import save_file as torch_save
+
+    t = torch.randn(4, 6).to(torch.bfloat16)
+    p = tmp_path / "bf16.safetensors"
+    torch_save({"w": t}, str(p))
+    st = _core.SafeTensors(str(p))
+    assert st.info("w")[0] == "BF16"
+    np.testing.assert_array_equal(st.get("w"), t.float().numpy())
+
+
+def test_reads_a_transformers_checkpoint(tmp_path):
+    import torch
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    torch.manual_seed(0)
+    m = T5ForConditionalGeneration(T5Config(vocab_size=40, d_model=16, d_kv=4, d_ff=32, num_layers=1, num_heads=2))
+    m.save_pretrained(tmp_path, safe_serialization=True)
+    st = _core.SafeTensors(str(tmp_path / "model.safetensors"))
+    sd = m.state_dict()
+    for name in st.keys():
+        np.testing.assert_array_equal(st.get(name), sd[name].numpy())
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nothing.safetensors"):
+        _core.SafeTensors(str(tmp_path / "nothing.safetensors"))
+
+
+def test_file_shorter_than_length_prefix(tmp_path):
+    p = tmp_path / "short.safetensors"
+    p.write_bytes(b"\x01\x02\x03")
+    with pytest.raises(ValueError, match="too short"):
+        _core.SafeTensors(str(p))
+
+
+def test_truncated_header(tmp_path):
+    # the length prefix is honest but the JSON text stops half way
+    p = tmp_path / "trunc.safetensors"
+    text = b'{"a": {"dtype": "F32", "shape": [2], "data_of'
+    p.write_bytes(struct.pack("<Q", len(text)) + text)
+    with pytest.raises(ValueError, match="malformed JSON header.*byte"):
+        _core.SafeTensors(str(p))
+
+
+def test_header_length_past_end(tmp_path):
+    p = _write(tmp_path / "hl.safetensors", {"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}},
+               data=b"\0" * 4, header_len=10_000)
+    with pytest.raises(ValueError, match="header length 10000.*past the end"):
+        _core.SafeTensors(p)
+
+
+def test_malformed_json(tmp_path):
+    p = tmp_path / "bad.safetensors"
+    text = b'{"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},,}    '
+    p.write_bytes(struct.pack("<Q", len(text)) + text + b"\0" * 4)
+    with pytest.raises(ValueError, match="malformed JSON header"):
+        _core.SafeTensors(str(p))
+
+
+def test_offsets_past_end(tmp_path):
+    p = _write(tmp_path / "off.safetensors", {"a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}},
+               data=b"\0" * 8)
+    with pytest.raises(ValueError, match="'a'.*past the end of the data section"):
+        _core.SafeTensors(p)
+
+
+def test_overlapping_ranges(tmp_path):
+    hdr = {"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+           "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}}
+    p = _write(tmp_path / "ov.safetensors", hdr, data=b"\0" * 12)
+    with pytest.raises(ValueError, match="overlapping"):
+        _core.SafeTensors(p)
+
+
+def test_unknown_dtype(tmp_path):
+    p = _write(tmp_path / "dt.safetensors", {"a": {"dtype": "Q4", "shape": [2], "data_offsets": [0, 1]}},
+               data=b"\0")
+    with pytest.raises(ValueError, match="unknown dtype 'Q4'"):
+        _core.SafeTensors(p)
+
+
+def test_shape_size_mismatch(tmp_path):
+    p = _write(tmp_path / "sz.safetensors", {"a": {"dtype": "F32", "shape": [3, 2], "data_offsets": [0, 16]}},
+               data=b"\0" * 16)
+    with pytest.raises(ValueError, match=r"'a' with shape \[3, 2\] and dtype F32 needs 24 bytes but data_offsets give 16"):
+        _core.SafeTensors(p)
+
+
+def test_begin_after_end(tmp_path):
+    p = _write(tmp_path / "be.safetensors", {"a": {"dtype": "F32", "shape": [0], "data_offsets": [8, 4]}},
+               data=b"\0" * 8)
+    with pytest.raises(ValueError, match="begin after end"):
+        _core.SafeTensors(p)
+
+
+def test_duplicate_names(tmp_path):
+    p = tmp_path / "dup.safetensors"
+    text = (b'{"a": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]}, '
+            b'"a": {"dtype": "U8", "shape": [1], "data_offsets": [1, 2]}}')
+    p.write_bytes(struct.pack("<Q", len(text)) + text + b"\0\0")
+    with pytest.raises(ValueError, match="appears twice"):
+        _core.SafeTensors(str(p))
+
+
+def test_entry_missing_field(tmp_path):
+    p = _write(tmp_path / "mf.safetensors", {"a": {"dtype": "F32", "shape": [1]}}, data=b"\0" * 4)
+    with pytest.raises(ValueError, match="lacks 'data_offsets'"):
+        _core.SafeTensors(p)
+
+
+def test_unknown_tensor_name(tmp_path):
+    p = tmp_path / "m.safetensors"
+    save_file({"a": np.zeros(2, np.float32)}, p)
+    st = _core.SafeTensors(str(p))
+    with pytest.raises(KeyError, match="no tensor named 'zz'"):
+        st.get("zz")
+
+
+def test_convert_pytorch_bin_once(tmp_path):
+    import torch
+    sd = {"w": torch.randn(3, 4), "b": torch.randn(4).to(torch.bfloat16)}
+    torch.save(sd, tmp_path / "pytorch_model.bin")
+    out = convert_pytorch_bin(tmp_path / "pytorch_model.bin")
+    assert out == tmp_path / "model.safetensors"
+    st = _core.SafeTensors(str(out))
+    np.testing.assert_array_equal(st.get("w"), sd["w"].numpy())
+    np.testing.assert_array_equal(st.get("b"), sd["b"].float().numpy())
+    mtime = out.stat().st_mtime_ns
+    convert_pytorch_bin(tmp_path / "pytorch_model.bin")
+    assert out.stat().st_mtime_ns == mtime  # converted once, reused after
