@@ -258,6 +258,21 @@ def test_pickle_reloads_from_the_files(base, rng):
     assert again.config == ours.config and again.d_model == ours.d_model and again.vocab_size == VOCAB
 
 
+def test_threads_share_one_model(base, rng):
+    """The model is immutable and every call has its own session: concurrent calls (GIL
+    released) give the serial results."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    _, ours, _ = base
+    batches = [_batch(rng, B=3, T=10) for _ in range(6)]
+    dec = rng.integers(0, VOCAB, size=(3, 5))
+    serial = [ours.decoder_logits(i, m, decoder_input_ids=dec) for i, m in batches]
+    with ThreadPoolExecutor(4) as pool:
+        parallel = list(pool.map(lambda im: ours.decoder_logits(im[0], im[1], decoder_input_ids=dec), batches))
+    for a, b in zip(serial, parallel):
+        assert_close(b, a, atol=1e-5, what="threaded logits")
+
+
 def test_exported_from_package():
     assert vec2text_c.T5Model is T5Model
 

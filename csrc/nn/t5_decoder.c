@@ -13,6 +13,7 @@ static v2t_status need_decoder(const v2t_t5_model *m)
     return V2T_OK;
 }
 
+// enc: [B, T, D]; mask: [B, T] or NULL -> cross_kv: [B*T, L*2*inner], enc_mask: [B, T]
 v2t_status v2t_t5_session_set_source(v2t_t5_session *s, const float *enc, const int32_t *mask, int64_t B, int64_t T,
                                      int64_t max_steps)
 {
@@ -43,6 +44,7 @@ v2t_status v2t_t5_session_set_source(v2t_t5_session *s, const float *enc, const 
     return V2T_OK;
 }
 
+// ids: [B, T] or embeds: [B, T, D]; mask: [B, T] or NULL
 v2t_status v2t_t5_session_encode_source(v2t_t5_session *s, const int32_t *ids, const float *embeds,
                                         const int32_t *mask, int64_t B, int64_t T, int64_t max_steps)
 {
@@ -86,6 +88,7 @@ v2t_status v2t_t5_start(void *session, int64_t batch, int64_t beams)
 
 /* Row r of the cache continues row parents[r] (same example): copy each changed example's
  * rows through the reorder buffer, layer by layer. */
+// parents: [rows]; self_kv: [L, rows, max_steps, 2*inner]
 static v2t_status reorder_cache(v2t_t5_session *s, const int32_t *parents)
 {
     const int64_t beams = s->beams, L = s->m->decoder.num_layers, W2 = 2 * s->m->inner;
@@ -117,6 +120,7 @@ static v2t_status reorder_cache(v2t_t5_session *s, const int32_t *parents)
 
 /* The decoder over `tq` new positions of every row: ids [rows, tq] at positions pos..pos+tq-1;
  * logits [rows, tq, vocab]. */
+// ids: [rows, tq]; logits: [rows, tq, V]; self_kv gains positions pos..pos+tq-1
 static v2t_status decoder_pass(v2t_t5_session *s, const int32_t *ids, int64_t tq, float *logits)
 {
     const v2t_t5_model *m = s->m;
@@ -177,6 +181,7 @@ static v2t_status decoder_pass(v2t_t5_session *s, const int32_t *ids, int64_t tq
     return V2T_OK;
 }
 
+// tokens, parents: [rows]; logits: [rows, V]
 v2t_status v2t_t5_step(void *session, const int32_t *tokens, const int32_t *parents, int64_t rows, float *logits)
 {
     v2t_t5_session *s = session;
@@ -190,6 +195,7 @@ v2t_status v2t_t5_step(void *session, const int32_t *tokens, const int32_t *pare
     return decoder_pass(s, tokens, 1, logits);
 }
 
+// dec_ids: [B, L]; logits: [B, L, V]
 v2t_status v2t_t5_decoder_logits(v2t_t5_session *s, const int32_t *dec_ids, int64_t L, float *logits)
 {
     if (!s->has_source)

@@ -16,6 +16,7 @@ static v2t_status check_shape(const v2t_t5_model *m, int64_t B, int64_t T)
     return V2T_OK;
 }
 
+// ids: [B, T] int32 or embeds: [B, T, D]; mask: [B, T] or NULL; out: [B, T, D]
 v2t_status v2t_t5_encode(v2t_t5_session *s, const int32_t *ids, const float *embeds, const int32_t *mask, int64_t B,
                          int64_t T, float *out)
 {

@@ -5,6 +5,17 @@
 #include "../ops/norm.h"
 #include "t5_internal.h"
 
+static size_t stack_scratch(const v2t_t5_stack *st, size_t most)
+{
+    for (int64_t i = 0; i < st->num_layers; i++) {
+        const v2t_linear *ls[] = {&st->blocks[i].qkv, &st->blocks[i].o,  &st->blocks[i].cross_q,
+                                  &st->blocks[i].cross_o, &st->blocks[i].wi, &st->blocks[i].wo};
+        for (size_t k = 0; k < sizeof ls / sizeof *ls; k++)
+            most = ls[k]->scratch_bytes > most ? ls[k]->scratch_bytes : most;
+    }
+    return st->cross_kv.scratch_bytes > most ? st->cross_kv.scratch_bytes : most;
+}
+
 v2t_status v2t_t5_session_create(const v2t_t5_model *m, v2t_t5_session **out)
 {
     *out = NULL;
@@ -12,8 +23,12 @@ v2t_status v2t_t5_session_create(const v2t_t5_model *m, v2t_t5_session **out)
     V2T_TRY(v2t_calloc((void **)&s, sizeof *s, "T5 session"));
     s->m = m;
     v2t_status st = v2t_exec_init(&s->ex);
+    /* the largest matmul scratchpad up front, so no decoder step grows it */
+    size_t scratch = stack_scratch(&m->decoder, stack_scratch(&m->encoder, m->lm_head.scratch_bytes));
+    if (st == V2T_OK)
+        st = v2t_buffer_reserve(&s->ex.scratch, scratch ? scratch : 64, "matmul scratchpad");
     if (st != V2T_OK) {
-        v2t_free(s);
+        v2t_t5_session_free(s);
         return st;
     }
     *out = s;
