@@ -408,9 +408,25 @@ def test_wrong_tensor_shape_is_named(tmp_path, base):
         T5Model.from_pretrained(tmp_path)
 
 
-def test_pytorch_bin_only_asks_for_conversion(tmp_path, base):
+def test_pytorch_bin_is_converted_once_and_matches(tmp_path, base):
+    import torch
+    from transformers import T5ForConditionalGeneration
+
+    _, _, path = base
+    ref = T5ForConditionalGeneration.from_pretrained(path).eval()
+    (tmp_path / "config.json").write_text((path / "config.json").read_text())
+    torch.save(ref.state_dict(), tmp_path / "pytorch_model.bin")
+    model = T5Model.from_pretrained(tmp_path)
+    assert (tmp_path / "model.safetensors").is_file()
+    ids = np.array([[5, 6, 7, 1]], np.int64)
+    with torch.no_grad():
+        expect = ref.encoder(input_ids=torch.from_numpy(ids)).last_hidden_state.numpy()
+    np.testing.assert_allclose(model.encode(input_ids=ids), expect, atol=1e-4)
+
+
+def test_corrupt_pytorch_bin_names_the_file(tmp_path, base):
     _, _, path = base
     (tmp_path / "config.json").write_text((path / "config.json").read_text())
-    (tmp_path / "pytorch_model.bin").write_bytes(b"not read")
-    with pytest.raises(ValueError, match="pytorch_model.bin.*safetensors"):
+    (tmp_path / "pytorch_model.bin").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="pytorch_model.bin: cannot read"):
         T5Model.from_pretrained(tmp_path)

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
+from ._safetensors_io import find_weights
 
 __all__ = ["T5Config", "T5Model"]
 
@@ -95,23 +96,6 @@ class T5Config:
         return kw
 
 
-def _find_weights(path: Path) -> Path:
-    st = path / "model.safetensors"
-    if st.is_file():
-        return st
-    if (path / "model.safetensors.index.json").is_file():
-        raise NotImplementedError(
-            f"{path}: sharded safetensors checkpoints (model.safetensors.index.json) are not supported yet; "
-            "re-save the model with save_pretrained(..., max_shard_size='100GB')"
-        )
-    if (path / "pytorch_model.bin").is_file():
-        raise ValueError(
-            f"{path}: only pytorch_model.bin was found; vec2text_c reads safetensors. Convert it once with "
-            "transformers: AutoModel...from_pretrained(path).save_pretrained(path, safe_serialization=True)"
-        )
-    raise FileNotFoundError(f"{path}: no model.safetensors found")
-
-
 class T5Model:
     """A T5 encoder-decoder (or encoder only) running on the vec2text_c C core.
 
@@ -151,7 +135,7 @@ class T5Model:
             d = json.load(f)
         if encoder_only is None:
             encoder_only = list(d.get("architectures") or []) == ["T5EncoderModel"]
-        return cls(_find_weights(path), T5Config.from_dict(d, max_length), prefix, encoder_only)
+        return cls(find_weights(path), T5Config.from_dict(d, max_length), prefix, encoder_only)
 
     def __reduce__(self):
         # picklable by reference: a worker re-creates the model from its files
