@@ -4,20 +4,22 @@
 #include <string.h>
 
 #include "../core/alloc.h"
+#include "../decode/topk.h"
 
+/* Cosine as torch.nn.CosineSimilarity computes it: each vector divided by max(|x|, 1e-8),
+ * then the dot product; accumulated in double. */
 // a: [n, D] (lda), b: [n, D] (ldb; 0 = one row shared), out: [n]
 void v2t_cosine_rows(const float *a, int64_t lda, const float *b, int64_t ldb, int64_t n, int64_t D, float *out)
 {
     for (int64_t i = 0; i < n; i++) {
         const float *x = a + i * lda, *y = b + i * ldb;
-        float xy = 0.f, xx = 0.f, yy = 0.f;
+        double xy = 0, xx = 0, yy = 0;
         for (int64_t d = 0; d < D; d++) {
-            xy += x[d] * y[d];
-            xx += x[d] * x[d];
-            yy += y[d] * y[d];
+            xy += (double)x[d] * y[d];
+            xx += (double)x[d] * x[d];
+            yy += (double)y[d] * y[d];
         }
-        float nx = sqrtf(xx), ny = sqrtf(yy);
-        out[i] = xy / (fmaxf(nx, 1e-8f) * fmaxf(ny, 1e-8f));
+        out[i] = (float)(xy / (fmax(sqrt(xx), 1e-8) * fmax(sqrt(yy), 1e-8)));
     }
 }
 
@@ -33,20 +35,17 @@ v2t_status v2t_select_distinct_topk(const float *scores, const int32_t *ids, int
     if (keep < 1 || cands < 1)
         return v2t_fail(V2T_ERR_VALUE, "select: need keep >= 1 and cands >= 1, got keep=%lld cands=%lld",
                         (long long)keep, (long long)cands);
-    int64_t *order;
-    V2T_TRY(v2t_alloc((void **)&order, (size_t)cands * sizeof(int64_t), "candidate order"));
+    if (cands > INT32_MAX / 2)
+        return v2t_fail(V2T_ERR_VALUE, "select: too many candidates (%lld)", (long long)cands);
+    /* one allocation: sorted values, indices, top-k scratch */
+    float *values;
+    V2T_TRY(v2t_alloc((void **)&values, (size_t)cands * (sizeof(float) + sizeof(int32_t) + sizeof(v2t_topk_item)),
+                      "candidate order"));
+    int32_t *order = (int32_t *)(values + cands);
+    v2t_topk_item *work = (v2t_topk_item *)(order + cands);
     int64_t n_short = 0;
     for (int64_t b = 0; b < batch; b++) {
-        const float *s = scores + b * cands;
-        /* stable insertion sort by descending score: cands is small (beam width squared) */
-        for (int64_t c = 0; c < cands; c++) {
-            int64_t j = c;
-            while (j > 0 && s[order[j - 1]] < s[c]) {
-                order[j] = order[j - 1];
-                j--;
-            }
-            order[j] = c;
-        }
+        v2t_topk(scores + b * cands, cands, cands, values, order, work);
         int64_t *dst = out_idx + b * keep;
         int64_t got = 0;
         for (int64_t r = 0; r < cands && got < keep; r++) {
@@ -58,25 +57,26 @@ v2t_status v2t_select_distinct_topk(const float *scores, const int32_t *ids, int
                 dst[got++] = order[r];
         }
         if (got < keep) {
+            /* The reference fails here (ragged index lists); we repeat the distinct rows in order. */
             n_short++;
             for (int64_t q = got; q < keep; q++)
                 dst[q] = dst[(q - got) % got];
         }
     }
-    v2t_free(order);
+    v2t_free(values);
     if (short_examples)
         *short_examples = n_short;
     return V2T_OK;
 }
 
-// scores: [batch, cands] -> out_idx: [batch]
+// scores: [batch, cands] -> out_idx: [batch]; NaN counts as the largest value, as in torch.argmax
 void v2t_select_best(const float *scores, int64_t batch, int64_t cands, int64_t *out_idx)
 {
     for (int64_t b = 0; b < batch; b++) {
         const float *s = scores + b * cands;
         int64_t best = 0;
-        for (int64_t c = 1; c < cands; c++)
-            if (s[c] > s[best])
+        for (int64_t c = 1; c < cands && !isnan(s[best]); c++)
+            if (s[c] > s[best] || isnan(s[c]))
                 best = c;
         out_idx[b] = best;
     }

@@ -4,6 +4,8 @@
  * target embedding, cos(x, y) = x.y / (max(|x|, 1e-8) * max(|y|, 1e-8)) as torch computes it.
  * Intermediate rounds keep the first `keep` candidates with distinct token rows in descending
  * cosine order; the last round keeps the single best candidate (first index on ties).
+ * "Descending order" is the order of PyTorch's CPU topk, which is not stable: candidates with
+ * equal cosines (texts that re-embed identically) come out in the order decode/topk.h reproduces.
  */
 #ifndef V2T_VEC2TEXT_SELECT_H
 #define V2T_VEC2TEXT_SELECT_H
@@ -19,7 +21,7 @@ void v2t_cosine_rows_ref(const float *a, int64_t lda, const float *b, int64_t ld
 /* For each of `batch` examples with `cands` candidates each:
  * scores: [batch, cands]; ids: [batch, cands, len] token rows (compared whole, padding included).
  * Writes out_idx: [batch, keep] candidate indices (within the example) of the first `keep`
- * distinct rows in descending score order (ties: lower index first). When an example has fewer
+ * distinct rows in the order of torch's CPU topk over all candidates (v2t_topk). When an example has fewer
  * than `keep` distinct rows, the remaining slots repeat its distinct rows in the same order
  * (the reference crashes there; see loop.c) and *short_examples counts such examples. */
 v2t_status v2t_select_distinct_topk(const float *scores, const int32_t *ids, int64_t batch, int64_t cands,
