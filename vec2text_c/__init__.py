@@ -5,7 +5,28 @@ _preload_onednn()
 
 from . import _core  # noqa: E402
 from .t5 import T5Config, T5Model  # noqa: E402
+from .t5_tokenizer import T5Tokenizer  # noqa: E402
+from .models import Corrector, MissingModelFilesError  # noqa: E402
+from .api import (  # noqa: E402
+    invert_embeddings,
+    invert_embeddings_and_return_hypotheses,
+    invert_strings,
+    load_corrector,
+    load_pretrained_corrector,
+)
 
 __version__ = "0.1.0"
 
-__all__ = ["T5Config", "T5Model", "__version__"]
+__all__ = [
+    "Corrector",
+    "MissingModelFilesError",
+    "T5Config",
+    "T5Model",
+    "T5Tokenizer",
+    "__version__",
+    "invert_embeddings",
+    "invert_embeddings_and_return_hypotheses",
+    "invert_strings",
+    "load_corrector",
+    "load_pretrained_corrector",
+]

@@ -1,0 +1,478 @@
+"""Loading vec2text checkpoints: local directories, the Hugging Face cache, pretrained names.
+
+A vec2text checkpoint directory holds `config.json` (the fields of vec2text's InversionConfig:
+`model_name_or_path`, `embedder_model_name`, `num_repeat_tokens`, `max_seq_length`, ...,
+`architectures` ["InversionModel"] or ["CorrectorEncoderModel"]) and the weights
+(`model.safetensors`, or `pytorch_model.bin`, converted once to safetensors beside it). The T5
+architecture and tokenizer come from `model_name_or_path` (e.g. `t5-base`), the encoder-decoder
+weights from the checkpoint (tensors `encoder_decoder.*`).
+
+Names are resolved offline: a local directory first, then the Hugging Face cache
+(`$HF_HUB_CACHE`, `$HF_HOME/hub`, `~/.cache/huggingface/hub`; `models--owner--name/snapshots/
+<revision>`, the revision named by `refs/main` when present). Nothing is downloaded.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from . import _core
+from ._safetensors_io import find_weights
+from .t5 import T5Config, T5Model
+from .t5_tokenizer import T5Tokenizer
+
+__all__ = [
+    "Corrector",
+    "load_corrector",
+    "load_pretrained_corrector",
+    "hf_cache_dirs",
+    "resolve_hf_repo",
+    "MissingModelFilesError",
+    "PRETRAINED",
+]
+
+# Pretrained names -> the repositories they need (inverter, corrector, T5 tokenizer/config, embedder).
+PRETRAINED: dict[str, dict[str, str]] = {
+    "gtr-base": {
+        "inverter": "jxm/gtr__nq__32",
+        "corrector": "jxm/gtr__nq__32__correct",
+        "t5": "t5-base",
+        "embedder": "sentence-transformers/gtr-t5-base",
+    },
+}
+
+# Hub aliases: the canonical repository of a legacy short name (both are looked for in the cache).
+_ALIASES = {"t5-base": "google-t5/t5-base", "t5-small": "google-t5/t5-small", "t5-large": "google-t5/t5-large"}
+
+# What each kind of repository must contain to be usable offline.
+_WEIGHTS = ("model.safetensors", "pytorch_model.bin")
+_NEEDS = {
+    "checkpoint": (("config.json",), _WEIGHTS),
+    "t5": (("config.json",), ("tokenizer.json", "spiece.model")),
+    "gtr": (("config.json",), _WEIGHTS, ("spiece.model",)),
+}
+
+
+class MissingModelFilesError(FileNotFoundError):
+    """Raised when repositories or files a model needs are not in the local Hugging Face cache."""
+
+
+# ---- the Hugging Face cache ----
+
+
+def hf_cache_dirs() -> list[Path]:
+    """Where the Hugging Face hub cache may be, in the order transformers looks."""
+    dirs = []
+    if os.environ.get("HF_HUB_CACHE"):
+        dirs.append(Path(os.environ["HF_HUB_CACHE"]))
+    if os.environ.get("HUGGINGFACE_HUB_CACHE"):
+        dirs.append(Path(os.environ["HUGGINGFACE_HUB_CACHE"]))
+    if os.environ.get("HF_HOME"):
+        dirs.append(Path(os.environ["HF_HOME"]) / "hub")
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    dirs.append(Path(xdg) / "huggingface" / "hub" if xdg else Path.home() / ".cache" / "huggingface" / "hub")
+    out: list[Path] = []
+    for d in dirs:
+        d = d.expanduser()
+        if d not in out:
+            out.append(d)
+    return out
+
+
+def _repo_folder(repo_id: str) -> str:
+    return "models--" + repo_id.replace("/", "--")
+
+
+def _snapshot(repo_dir: Path) -> Path | None:
+    snaps = repo_dir / "snapshots"
+    ref = repo_dir / "refs" / "main"
+    if ref.is_file():
+        rev = ref.read_text(encoding="utf-8").strip()
+        if (snaps / rev).is_dir():
+            return snaps / rev
+    if not snaps.is_dir():
+        return None
+    revs = sorted((p for p in snaps.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True)
+    return revs[0] if revs else None
+
+
+def resolve_hf_repo(repo_id: str) -> Path | None:
+    """The snapshot directory of `repo_id` in the local Hugging Face cache, or None."""
+    names = [repo_id] + ([_ALIASES[repo_id]] if repo_id in _ALIASES else [])
+    for cache in hf_cache_dirs():
+        for name in names:
+            snap = _snapshot(cache / _repo_folder(name))
+            if snap is not None:
+                return snap
+    return None
+
+
+def _missing_files(d: Path | None, kind: str) -> list[str]:
+    """Which requirement groups of `kind` the directory lacks ("a or b" for alternatives)."""
+    out = []
+    for group in _NEEDS[kind]:
+        if d is None or not any((d / f).is_file() for f in group):
+            out.append(" or ".join(group))
+    return out
+
+
+def _resolve(name_or_path: str | os.PathLike, kind: str, what: str) -> Path:
+    """A local directory, or a repository in the HF cache holding the files `kind` needs."""
+    p = Path(os.fspath(name_or_path)).expanduser()
+    if p.is_dir():
+        return p
+    if p.exists():
+        raise ValueError(f"{what}: {p} is a file; expected a directory or a Hugging Face repository id")
+    name = os.fspath(name_or_path)
+    snap = resolve_hf_repo(name)
+    missing = _missing_files(snap, kind)
+    if snap is None or missing:
+        raise MissingModelFilesError(_download_message([(name, what, missing)]))
+    return snap
+
+
+def _download_message(items: list[tuple[str, str, list[str]]]) -> str:
+    caches = hf_cache_dirs()
+    lines = ["vec2text_c loads models offline; these are not in the local Hugging Face cache:"]
+    for repo, what, missing in items:
+        files = ", ".join(missing) if missing else "the repository"
+        lines.append(f"  - {repo} ({what}): needs {files}")
+    lines.append(f"Looked in: {', '.join(str(c) for c in caches)} (HF_HUB_CACHE, HF_HOME/hub, ~/.cache/huggingface/hub).")
+    lines.append("Download them on a machine with network access, e.g.:")
+    for repo, _, _ in items:
+        lines.append(f"  huggingface-cli download {repo}")
+    lines.append(
+        f"and copy the resulting models--owner--name folders into {caches[0]} "
+        "(or set HF_HUB_CACHE to the cache that holds them). A local directory path works in place of any name."
+    )
+    return "\n".join(lines)
+
+
+# ---- checkpoints ----
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object")
+    return data
+
+
+_KINDS = {"InversionModel": "inverter", "CorrectorEncoderModel": "corrector"}
+_KIND_TENSOR = {"inverter": "embedding_transform.0.weight", "corrector": "embedding_transform_1.0.weight"}
+_KIND_CLASS = {"inverter": "InversionModel", "corrector": "CorrectorEncoderModel"}
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    kind: str  # "inverter" | "corrector"
+    path: Path
+    weights: Path
+    config: dict
+
+    @property
+    def num_repeat_tokens(self) -> int:
+        return int(self.config.get("num_repeat_tokens", 16))
+
+    @property
+    def max_seq_length(self) -> int:
+        return int(self.config.get("max_seq_length", 32))
+
+
+def _checkpoint_kind(d: Path, cfg: dict, weights: Path) -> str | None:
+    arch = cfg.get("architectures") or []
+    for a in arch:
+        if a in _KINDS:
+            return _KINDS[a]
+    if arch:
+        return None  # some other model (a plain T5, BERT...)
+    if "model_name_or_path" not in cfg or "num_repeat_tokens" not in cfg:
+        return None
+    st = _core.SafeTensors(str(weights))
+    names = set(st.keys()) if hasattr(st, "keys") else set()
+    for kind, tensor in _KIND_TENSOR.items():
+        if tensor in names:
+            return kind
+    return None
+
+
+def read_checkpoint(name_or_path, expected: str) -> Checkpoint:
+    """A vec2text checkpoint of kind `expected` ("inverter" or "corrector")."""
+    what = f"{expected} checkpoint"
+    d = _resolve(name_or_path, "checkpoint", what)
+    cfg_path = d / "config.json"
+    if not cfg_path.is_file():
+        raise ValueError(f"{d}: not a vec2text checkpoint (no config.json)")
+    cfg = _read_json(cfg_path)
+    weights = find_weights(d)
+    kind = _checkpoint_kind(d, cfg, weights)
+    if kind is None:
+        arch = cfg.get("architectures") or cfg.get("model_type") or "unknown"
+        raise ValueError(
+            f"{what}: {d} is not a vec2text checkpoint (config.json architectures {arch!r}); expected a "
+            f"{_KIND_CLASS[expected]} directory with config.json (model_name_or_path, num_repeat_tokens, "
+            f"embedder_model_name, ...) and its weights"
+        )
+    if kind != expected:
+        raise ValueError(
+            f"{what}: {d} holds a vec2text {_KIND_CLASS[kind]} ({kind}), expected a {_KIND_CLASS[expected]} "
+            f"({expected}); were the inverter and corrector arguments swapped?"
+        )
+    for key in ("model_name_or_path", "num_repeat_tokens"):
+        if key not in cfg:
+            raise ValueError(f"{cfg_path}: missing the vec2text config field {key!r}")
+    if cfg.get("use_lora"):
+        raise NotImplementedError(f"{cfg_path}: LoRA checkpoints (use_lora true) are not supported")
+    return Checkpoint(kind, d, weights, cfg)
+
+
+def _t5_dir(model_name_or_path: str, where: Path) -> Path:
+    try:
+        return _resolve(model_name_or_path, "t5", "T5 config and tokenizer")
+    except MissingModelFilesError as e:
+        raise MissingModelFilesError(f"{e}\n(named by model_name_or_path in {where / 'config.json'})") from None
+
+
+def _load_t5(ckpt: Checkpoint, t5_dir: Path, t5_name: str) -> T5Model:
+    """The checkpoint's encoder-decoder (tensors `encoder_decoder.*`), with the architecture of
+    model_name_or_path. The lm_head follows the reference: the checkpoint's own
+    `encoder_decoder.lm_head.weight` when stored, else model_name_or_path's lm_head (its
+    `lm_head.weight`, or its `shared.weight` when tied): vec2text's from_pretrained leaves the
+    base model's lm_head in place when a safetensors checkpoint dropped the tied alias
+    (csrc/vec2text/checkpoint.h)."""
+    cfg = T5Config.from_dict(_read_json(t5_dir / "config.json"))
+    model = T5Model(ckpt.weights, cfg, prefix="encoder_decoder.")
+    names = set(_core.SafeTensors(str(ckpt.weights)).keys())
+    if "encoder_decoder.lm_head.weight" in names:
+        src, name = ckpt.weights, "encoder_decoder.lm_head.weight"
+    else:
+        try:
+            base = find_weights(t5_dir)
+        except FileNotFoundError:
+            raise MissingModelFilesError(
+                _download_message([(t5_name, "T5 weights: the lm_head this checkpoint does not store", list(_WEIGHTS[:1]))])
+                + f"\n({ckpt.path} has no encoder_decoder.lm_head.weight; vec2text then uses the lm_head of "
+                f"model_name_or_path={t5_name!r})"
+            ) from None
+        base_names = set(_core.SafeTensors(str(base)).keys())
+        name = "lm_head.weight" if "lm_head.weight" in base_names else "shared.weight"
+        src = base
+    _core.t5_replace_lm_head(model._core, str(src), name)
+    return model
+
+
+# ---- embedders ----
+
+EmbedFn = Callable[[list], np.ndarray]
+
+
+class _CallableEmbedder:
+    """An embedder given as a plain callable list[str] -> [N, D] (an API, a custom model)."""
+
+    def __init__(self, fn):
+        self.fn = fn
+        self.dim = None
+
+    def encode(self, texts, batch_size=None, max_length=None):
+        out = self.fn(list(texts))
+        if hasattr(out, "detach"):
+            out = out.detach().cpu().numpy()
+        return np.asarray(out)
+
+    def __repr__(self) -> str:
+        return f"callable embedder {self.fn!r}"
+
+
+def _gtr_dir(name: str) -> Path:
+    return _resolve(name, "gtr", "GTR embedder (T5 encoder + tokenizer)")
+
+
+def _load_named_embedder(name: str, ckpt_path: Path):
+    """The embedder vec2text's `load_embedder_and_tokenizer(name)` builds, from local files."""
+    from .gtr import load_gtr_embedder
+
+    if name in ("gtr_base", "gtr_large"):
+        repo = "sentence-transformers/gtr-t5-base" if name == "gtr_base" else "sentence-transformers/gtr-t5-large"
+        return load_gtr_embedder(_gtr_dir(repo))
+    if name.startswith("sentence-transformers/"):
+        from .embedders import load_embedder
+
+        try:
+            return load_embedder(name)
+        except ValueError:
+            pass
+        d = _resolve(name, "checkpoint", "sentence-transformers embedder")
+        return load_embedder(d)
+    raise NotImplementedError(
+        f"{ckpt_path / 'config.json'}: embedder_model_name {name!r} is not supported offline "
+        "(supported: 'gtr_base', 'gtr_large', 'sentence-transformers/...'); pass embedder= explicitly "
+        "(an embedder from vec2text_c.load_embedder or any callable list[str] -> array [N, D])"
+    )
+
+
+def _as_embedder(embedder):
+    if isinstance(embedder, (str, os.PathLike)):
+        from .embedders import load_embedder
+
+        p = Path(os.fspath(embedder)).expanduser()
+        if p.is_dir() and (p / "spiece.model").is_file() and not (p / "modules.json").is_file():
+            from .gtr import load_gtr_embedder
+
+            return load_gtr_embedder(p)
+        return load_embedder(embedder)
+    if hasattr(embedder, "encode") and hasattr(embedder, "dim"):
+        return embedder
+    if callable(embedder):
+        return _CallableEmbedder(embedder)
+    raise TypeError(
+        f"embedder: expected None, an embedder from vec2text_c.load_embedder, a model name or directory, or a "
+        f"callable list[str] -> array [N, D]; got {type(embedder).__name__}"
+    )
+
+
+# ---- the corrector ----
+
+
+class Corrector:
+    """A loaded vec2text inverter + corrector pair, its T5 tokenizer and its embedder: what
+    `vec2text.api.load_corrector` returns, for `vec2text_c.api`. Immutable; threads may share it."""
+
+    def __init__(self, inverter: Checkpoint, corrector: Checkpoint, embedder, *, specs: tuple | None = None):
+        self.inverter_checkpoint = inverter
+        self.corrector_checkpoint = corrector
+        t5_inv = _t5_dir(str(inverter.config["model_name_or_path"]), inverter.path)
+        t5_cor = _t5_dir(str(corrector.config["model_name_or_path"]), corrector.path)
+        self.tokenizer = T5Tokenizer.from_pretrained(t5_inv)
+        self.inverter_t5 = _load_t5(inverter, t5_inv, str(inverter.config["model_name_or_path"]))
+        self.corrector_t5 = _load_t5(corrector, t5_cor, str(corrector.config["model_name_or_path"]))
+        self.inverter = _core.Inverter(str(inverter.weights), self.inverter_t5._core, inverter.num_repeat_tokens)
+        self.corrector = _core.Corrector(str(corrector.weights), self.corrector_t5._core, corrector.num_repeat_tokens)
+        if self.inverter.dim != self.corrector.dim:
+            raise ValueError(
+                f"the inverter ({inverter.path}) takes {self.inverter.dim}-dimensional embeddings but the corrector "
+                f"({corrector.path}) takes {self.corrector.dim}; they were trained for different embedders"
+            )
+        self.embedder = embedder
+        edim = getattr(embedder, "dim", None)
+        if edim is not None and int(edim) != self.dim:
+            raise ValueError(
+                f"embedder: gives {edim}-dimensional embeddings but the inverter/corrector expect {self.dim} "
+                f"(embedder_model_name {self.embedder_name!r})"
+            )
+        self._specs = specs
+
+    # properties mirroring the reference's names
+    @property
+    def dim(self) -> int:
+        return self.inverter.dim
+
+    @property
+    def embedder_name(self) -> str | None:
+        return self.inverter_checkpoint.config.get("embedder_model_name")
+
+    @property
+    def max_seq_length(self) -> int:
+        """The corrector's max_seq_length: step-0 hypothesis length and re-embedding truncation."""
+        return self.corrector_checkpoint.max_seq_length
+
+    def embed(self, texts: list[str], max_length: int) -> np.ndarray:
+        """Embed texts truncated at max_length embedder tokens -> float32 [N, D]."""
+        out = self.embedder.encode(list(texts), batch_size=256, max_length=max_length)
+        out = np.asarray(out)
+        if not np.issubdtype(out.dtype, np.floating):
+            raise TypeError(f"embedder output: expected floating-point embeddings, got dtype {out.dtype}")
+        out = np.ascontiguousarray(out, dtype=np.float32)
+        if out.ndim != 2 or out.shape != (len(texts), self.dim):
+            raise ValueError(
+                f"embedder output: expected shape [{len(texts)}, {self.dim}] (one {self.dim}-dimensional embedding "
+                f"per text), got {list(out.shape)}"
+            )
+        return out
+
+    def embed_ids(self, ids: np.ndarray) -> np.ndarray:
+        """vec2text's `embed_generated_hypothesis`: decode without special tokens, re-embed
+        truncated at the corrector's max_seq_length."""
+        texts = self.tokenizer.batch_decode(ids, skip_special_tokens=True)
+        return self.embed(texts, self.max_seq_length)
+
+    def __reduce__(self):
+        if self._specs is None:
+            raise TypeError("this Corrector was built by hand; load it with load_corrector to make it picklable")
+        return (load_corrector, self._specs)
+
+    def __repr__(self) -> str:
+        return (
+            f"Corrector(dim={self.dim}, num_repeat_tokens={self.inverter.num_repeat_tokens}/"
+            f"{self.corrector.num_repeat_tokens}, max_seq_length={self.max_seq_length}, "
+            f"embedder={self.embedder!r}, inverter={str(self.inverter_checkpoint.path)!r}, "
+            f"corrector={str(self.corrector_checkpoint.path)!r})"
+        )
+
+
+def load_corrector(inverter, corrector, embedder=None) -> Corrector:
+    """Load a vec2text inverter (InversionModel) and corrector (CorrectorEncoderModel).
+
+    inverter, corrector: checkpoint directories or Hugging Face repository ids present in the
+    local cache. embedder: None (build the one named by the inverter's `embedder_model_name`:
+    `gtr_base` -> vec2text's GTR recipe from sentence-transformers/gtr-t5-base, a
+    `sentence-transformers/...` name -> that pipeline), an embedder from
+    `vec2text_c.load_embedder`, a model name or directory, or any callable
+    list[str] -> array [N, D] (then truncation to max_seq_length is the callable's business).
+    """
+    inv = read_checkpoint(inverter, "inverter")
+    cor = read_checkpoint(corrector, "corrector")
+    if embedder is None:
+        api = inv.config.get("embedder_model_api")
+        if api:
+            raise ValueError(
+                f"{inv.path / 'config.json'}: the embedder is the API {api!r}; pass embedder= a callable "
+                "list[str] -> array [N, D] that calls it"
+            )
+        name = inv.config.get("embedder_model_name")
+        if not name:
+            raise ValueError(f"{inv.path / 'config.json'}: no embedder_model_name; pass embedder= explicitly")
+        emb = _load_named_embedder(str(name), inv.path)
+    else:
+        emb = _as_embedder(embedder)
+    # picklable by reference when the embedder is (a name, a path, an Embedder from load_embedder)
+    return Corrector(inv, cor, emb, specs=(inverter, corrector, embedder))
+
+
+def load_pretrained_corrector(name: str) -> Corrector:
+    """`vec2text.api.load_pretrained_corrector`, offline: "gtr-base" needs jxm/gtr__nq__32,
+    jxm/gtr__nq__32__correct, t5-base and sentence-transformers/gtr-t5-base in the local
+    Hugging Face cache. When something is missing, the error lists every repository and file to
+    download and where to put them."""
+    if name not in PRETRAINED:
+        if name == "text-embedding-ada-002":
+            raise NotImplementedError(
+                "text-embedding-ada-002 needs the OpenAI API at every correction round; load its checkpoints with "
+                "load_corrector(inverter_dir, corrector_dir, embedder=<callable calling the API>)"
+            )
+        raise ValueError(f"name: expected one of {sorted(PRETRAINED)}, got {name!r}")
+    need = PRETRAINED[name]
+    kinds = {"inverter": "checkpoint", "corrector": "checkpoint", "t5": "t5", "embedder": "gtr"}
+    labels = {
+        "inverter": "inverter checkpoint",
+        "corrector": "corrector checkpoint",
+        "t5": "T5 config and tokenizer",
+        "embedder": "GTR embedder",
+    }
+    missing = []
+    for role, repo in need.items():
+        snap = resolve_hf_repo(repo)
+        files = _missing_files(snap, kinds[role])
+        if snap is None or files:
+            missing.append((repo, labels[role], files))
+    if missing:
+        raise MissingModelFilesError(_download_message(missing))
+    return load_corrector(need["inverter"], need["corrector"])
