@@ -1,7 +1,8 @@
 """Shared helpers of the vec2text parity and API tests.
 
 The tiny reference models of tests/v2t_reference.py take about a minute to build, so they are
-built once into a persistent directory (`$V2T_REF_CACHE`, default `<tempdir>/vec2text_c_v2tref`)
+built once into a persistent directory (`$V2T_REF_CACHE`, default
+`<tempdir>/vec2text_c_v2tref/<hash of v2t_reference.py>`)
 and reused; the harness rebuilds whatever is missing. Reference strings of the real vec2text
 0.0.13 are cached next to the models, keyed by the models' file stamps and the exact inputs,
 so a rebuilt model or different embeddings recompute them.
@@ -20,7 +21,9 @@ import numpy as np
 import v2t_reference as ref
 
 N_TARGETS = 16
-REF_ROOT = Path(os.environ.get("V2T_REF_CACHE", Path(tempfile.gettempdir()) / "vec2text_c_v2tref"))
+# one directory per version of the harness, so that a changed harness never reuses stale models
+_HARNESS = hashlib.sha256(Path(ref.__file__).read_bytes()).hexdigest()[:12]
+REF_ROOT = Path(os.environ.get("V2T_REF_CACHE", Path(tempfile.gettempdir()) / "vec2text_c_v2tref" / _HARNESS))
 
 
 @lru_cache(maxsize=None)
