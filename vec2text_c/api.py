@@ -138,6 +138,7 @@ def _run(
     callback=None,
     batch_size=None,
     on_round=None,
+    timings: dict | None = None,
 ):
     corrector = _check_corrector(corrector)
     emb = _as_embeddings(embeddings, corrector)
@@ -154,7 +155,7 @@ def _run(
 
     bar = _Progress(progress, len(emb))
     try:
-        ids, lengths, _ = _core.invert(
+        out = _core.invert(
             corrector.inverter,
             corrector.corrector,
             emb,
@@ -169,9 +170,13 @@ def _run(
             batch_size=chunk,
             on_round=rounds if (callback is not None or on_round is not None) else None,
             on_progress=bar if progress else None,
+            timings=timings is not None,
         )
     finally:
         bar.close()
+    ids, lengths = out[0], out[1]
+    if timings is not None:
+        timings.update(out[3])
     return [corrector.tokenizer.decode(row[:n], skip_special_tokens=True) for row, n in zip(ids.tolist(), lengths.tolist())]
 
 

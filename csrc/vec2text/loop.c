@@ -2,6 +2,7 @@
 #include "loop.h"
 
 #include <string.h>
+#include <time.h>
 
 #include "../core/alloc.h"
 #include "../core/interrupt.h"
@@ -60,6 +61,32 @@ typedef struct loop {
     v2t_buffer tgt, hemb, hids, enc_in, enc_mask, gen_ids, gen_len, cand_ids, cand_emb, cand_cos, pick, hidden,
         corr_scratch;
 } loop;
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Charge the time since *t to one phase and restart the clock. */
+enum { PH_TRANSFORMS, PH_ENCODER, PH_DECODING, PH_EMBEDDING, PH_SELECTION };
+
+static void charge(loop *L, double *t, int phase)
+{
+    const double t1 = now(), dt = t1 - *t;
+    v2t_loop_timings *tm = L->cfg->timings;
+    *t = t1;
+    if (!tm)
+        return;
+    switch (phase) {
+    case PH_TRANSFORMS: tm->transforms += dt; break;
+    case PH_ENCODER: tm->encoder += dt; break;
+    case PH_DECODING: tm->decoding += dt; break;
+    case PH_EMBEDDING: tm->embedding += dt; break;
+    default: tm->selection += dt; break;
+    }
+}
 
 static v2t_status reserve(v2t_buffer *b, int64_t count, size_t elem, const char *what)
 {
@@ -132,9 +159,12 @@ static v2t_status report(loop *L, int64_t round, int have_scores)
 static v2t_status embed_and_score(loop *L, const int32_t *ids, int64_t rows, int64_t width, const int64_t *ex,
                                   int64_t per_example, float *emb, float *cos)
 {
+    double t = now();
     V2T_TRY(L->embed->embed(L->embed->ctx, ids, rows, width, emb));
+    charge(L, &t, PH_EMBEDDING);
     for (int64_t r = 0; r < rows; r++)
         v2t_cosine_rows(emb + r * L->D, L->D, L->targets + ex[r / per_example] * L->D, 0, 1, L->D, cos + r);
+    charge(L, &t, PH_SELECTION);
     return V2T_OK;
 }
 
@@ -180,15 +210,19 @@ static v2t_status inverter_chunk(loop *L, const int64_t *ex, int64_t cb, int64_t
     V2T_TRY(reserve(&L->gen_ids, cb * max_len, sizeof(int32_t), "generated ids"));
     V2T_TRY(reserve(&L->gen_len, cb, sizeof(int64_t), "generated lengths"));
     float *tgt = L->tgt.data;
+    double t = now();
     for (int64_t i = 0; i < cb; i++)
         memcpy(tgt + i * D, L->targets + ex[i] * D, (size_t)D * sizeof(float));
     V2T_TRY(v2t_inverter_inputs(inv, &L->ex, tgt, cb, L->hidden.data, L->enc_in.data));
+    charge(L, &t, PH_TRANSFORMS);
     V2T_TRY(v2t_t5_session_encode_source(L->inv_sess, NULL, L->enc_in.data, NULL, cb, R, max_len));
+    charge(L, &t, PH_ENCODER);
     const v2t_decoder_ops ops = v2t_t5_decoder_ops(inv->t5);
     const v2t_generate_config g = generate_config(inv->t5, max_len, 1);
     int32_t *gid = L->gen_ids.data;
     int64_t *glen = L->gen_len.data;
     V2T_TRY(v2t_generate(&ops, L->inv_sess, cb, &g, gid, glen, NULL));
+    charge(L, &t, PH_DECODING);
     int64_t width = 1;
     for (int64_t i = 0; i < cb; i++) {
         put_row(L, L->cur.ids + ex[i] * L->W, gid + i * max_len, glen[i]);
@@ -237,6 +271,7 @@ static v2t_status corrector_chunk(loop *L, const int64_t *ex, int64_t cb, int la
     V2T_TRY(reserve(&L->pick, cb * b, sizeof(int64_t), "selected candidates"));
     float *tgt = L->tgt.data, *hemb = L->hemb.data;
     int32_t *hids = L->hids.data;
+    double t = now();
     for (int64_t i = 0; i < cb; i++)
         for (int64_t j = 0; j < bc; j++) {
             const int64_t r = i * bc + j, src = ex[i] * bc + j;
@@ -246,12 +281,15 @@ static v2t_status corrector_chunk(loop *L, const int64_t *ex, int64_t cb, int la
         }
     V2T_TRY(v2t_corrector_inputs(cor, &L->ex, tgt, D, hemb, D, hids, Lh, rows_h, Lh, &L->corr_scratch, L->enc_in.data,
                                  L->enc_mask.data));
+    charge(L, &t, PH_TRANSFORMS);
     V2T_TRY(v2t_t5_session_encode_source(L->cor_sess, NULL, L->enc_in.data, L->enc_mask.data, rows_h, S, T));
+    charge(L, &t, PH_ENCODER);
     const v2t_decoder_ops ops = v2t_t5_decoder_ops(m);
     const v2t_generate_config g = generate_config(m, T, b);
     int32_t *gid = L->gen_ids.data;
     int64_t *glen = L->gen_len.data;
     V2T_TRY(v2t_generate(&ops, L->cor_sess, rows_h, &g, gid, glen, NULL));
+    charge(L, &t, PH_DECODING);
 
     /* candidates, trimmed to the longest: [rows_c, wc] */
     int64_t wc = 1;
@@ -263,7 +301,9 @@ static v2t_status corrector_chunk(loop *L, const int64_t *ex, int64_t cb, int la
         memcpy(cid + r * wc, gid + r * T, (size_t)wc * sizeof(int32_t));
     float *cemb = L->cand_emb.data, *ccos = L->cand_cos.data;
     const int64_t per = bc * b; /* candidates per example */
+    charge(L, &t, PH_SELECTION);
     V2T_TRY(embed_and_score(L, cid, rows_c, wc, ex, per, cemb, ccos));
+    t = now();
 
     int64_t *pick = L->pick.data;
     for (int64_t i = 0; i < cb; i++) {
@@ -291,6 +331,7 @@ static v2t_status corrector_chunk(loop *L, const int64_t *ex, int64_t cb, int la
             L->next.cos[dst] = ccos[c];
         }
     }
+    charge(L, &t, PH_SELECTION);
     return V2T_OK;
 }
 

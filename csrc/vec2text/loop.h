@@ -63,6 +63,15 @@ typedef struct v2t_loop_observer {
     void *ctx;
 } v2t_loop_observer;
 
+/* Seconds spent per phase of v2t_invert (wall clock), for benchmarks. */
+typedef struct v2t_loop_timings {
+    double transforms; /* embedding transforms, corrector inputs and LayerNorm */
+    double encoder;    /* T5 encoder + cross-attention keys/values */
+    double decoding;   /* greedy / beam search */
+    double embedding;  /* re-embedding callbacks (decode to text + embedder) */
+    double selection;  /* cosines, selection, bookkeeping */
+} v2t_loop_timings;
+
 typedef struct v2t_loop_config {
     int64_t num_steps;             /* < 0: None (inverter only) */
     int64_t sequence_beam_width;   /* >= 0; 0 behaves as 1 without the reference's selection */
@@ -73,6 +82,7 @@ typedef struct v2t_loop_config {
     int embed_outputs;             /* num_steps None: also re-embed the output (for observers / cosines) */
     int64_t chunk;                 /* examples per generate call; 0: from memory_budget */
     size_t memory_budget;          /* bytes of decoder state per chunk when chunk == 0 */
+    v2t_loop_timings *timings;     /* filled (added to) when not NULL */
 } v2t_loop_config;
 
 /* num_steps None, width 0, max_length 128, hypothesis_max_length 32, options off,
