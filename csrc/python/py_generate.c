@@ -74,7 +74,7 @@ exit:
     return st;
 }
 
-static int parse_early_stopping(PyObject *o, int *out)
+int v2t_py_early_stopping(PyObject *o, int *out)
 {
     if (PyBool_Check(o)) {
         *out = o == Py_True ? V2T_EARLY_STOP_TRUE : V2T_EARLY_STOP_FALSE;
@@ -110,8 +110,7 @@ static int parse_id(PyObject *o, const char *name, int allow_none, int32_t *out)
     return 0;
 }
 
-/* ids [batch*R, max_length] int32 -> int64 [batch*R, max(lengths)], as transformers returns. */
-static PyObject *trimmed_ids(const int32_t *ids, const int64_t *lengths, int64_t n, int64_t T)
+PyObject *v2t_py_generated_ids(const int32_t *ids, const int64_t *lengths, int64_t n, int64_t T)
 {
     int64_t L = 0;
     for (int64_t i = 0; i < n; i++)
@@ -150,7 +149,7 @@ static PyObject *generate_with_callback(PyObject *self, PyObject *args, PyObject
     cfg.num_beams = num_beams;
     cfg.num_return_sequences = nrs;
     cfg.length_penalty = length_penalty;
-    if (parse_early_stopping(es, &cfg.early_stopping) < 0 ||
+    if (v2t_py_early_stopping(es, &cfg.early_stopping) < 0 ||
         (start_o && parse_id(start_o, "decoder_start_token_id", 0, &cfg.decoder_start_id) < 0) ||
         (eos_o && parse_id(eos_o, "eos_token_id", 1, &cfg.eos_id) < 0) ||
         (pad_o && parse_id(pad_o, "pad_token_id", 0, &cfg.pad_id) < 0))
@@ -192,7 +191,7 @@ static PyObject *generate_with_callback(PyObject *self, PyObject *args, PyObject
         v2t_py_raise(st);
         goto exit;
     }
-    if (!(out_ids = trimmed_ids(ids, lengths, n, max_length)))
+    if (!(out_ids = v2t_py_generated_ids(ids, lengths, n, max_length)))
         goto exit;
     result = PyTuple_Pack(2, out_ids, scores ? scores : Py_None);
 exit:
