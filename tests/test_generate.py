@@ -225,7 +225,7 @@ def test_exact_ties_come_out_in_torch_order(beams):
     assert_same(got, ref)
 
 
-# --- top-k ---------------------------------------------------------------------------------
+# --- the search's kernels: top-k, argmax, log-softmax -------------------------------------
 
 @pytest.mark.parametrize("n", [1, 2, 3, 5, 17, 100, 127, 128, 129, 256, 1000, 4100, 20000])
 @pytest.mark.parametrize("levels", [1, 3, 50, None])
@@ -238,18 +238,64 @@ def test_topk_matches_torch_including_ties(rng, n, levels):
     for k in sorted({1, 2, 3, 4, 8, 16, 65, n // 2, n}):
         if not 1 <= k <= n:
             continue
-        values, indices = _core.kernel_topk(x, k)
         tv, ti = torch.topk(torch.from_numpy(x), k, dim=1, largest=True, sorted=True)
-        np.testing.assert_array_equal(values, tv.numpy())
-        np.testing.assert_array_equal(indices, ti.numpy(), err_msg=f"n={n} k={k}")
+        for reference in (False, True):
+            values, indices = _core.kernel_topk(x, k, reference=reference)
+            np.testing.assert_array_equal(values, tv.numpy())
+            np.testing.assert_array_equal(indices, ti.numpy(), err_msg=f"n={n} k={k} reference={reference}")
 
 
 def test_topk_puts_nan_first_like_torch():
     x = np.array([[1.0, np.nan, 3.0, np.nan, 2.0] * 40], np.float32)
-    values, indices = _core.kernel_topk(x, 3)
     tv, ti = torch.topk(torch.from_numpy(x), 3)
-    np.testing.assert_array_equal(indices, ti.numpy())
-    np.testing.assert_array_equal(values, tv.numpy())
+    for reference in (False, True):
+        values, indices = _core.kernel_topk(x, 3, reference=reference)
+        np.testing.assert_array_equal(indices, ti.numpy())
+        np.testing.assert_array_equal(values, tv.numpy())
+
+
+@pytest.mark.parametrize("n", [1, 5, 8, 9, 64, 1001])
+def test_argmax_matches_torch(rng, n):
+    x = rng.integers(0, 4, (6, n)).astype(np.float32)  # many tied maxima: the first one wins
+    x[1] = -np.inf
+    x[2, n // 2] = np.nan
+    x[3, -1] = np.nan
+    x[4, 0] = np.nan
+    want = torch.argmax(torch.from_numpy(x), dim=1).numpy()
+    np.testing.assert_array_equal(_core.kernel_argmax(x), want)
+    np.testing.assert_array_equal(_core.kernel_argmax(x, reference=True), want)
+
+
+@pytest.mark.parametrize("n", [1, 7, 8, 33, 200, 32128])
+def test_log_softmax_matches_reference_and_torch(rng, n):
+    x = (rng.standard_normal((5, n)) * rng.uniform(0.1, 30, (5, 1))).astype(np.float32)
+    x[1, 1::3] = -np.inf
+    x[2] += 1000.0
+    add = rng.standard_normal(5).astype(np.float32) * 10
+    add[0] = -1e9
+    fast = _core.kernel_log_softmax(x, add)
+    ref = _core.kernel_log_softmax(x, add, reference=True)
+    want = (torch.log_softmax(torch.from_numpy(x), dim=1) + torch.from_numpy(add)[:, None]).numpy()
+    finite = np.isfinite(want)
+    assert np.array_equal(np.isfinite(fast), finite) and np.array_equal(np.isfinite(ref), finite)
+    # a few ulps of the terms: |x - max| and log(sum(exp)) <= log(n), then the added score
+    mag = np.abs(x - x.max(1, keepdims=True)) + np.log(n) + 1 + np.abs(add)[:, None]
+    tol = 4 * np.spacing(mag[finite].astype(np.float32))
+    assert np.all(np.abs(fast[finite] - want[finite]) <= tol)
+    assert np.all(np.abs(ref[finite] - want[finite]) <= tol)
+    assert np.all(np.abs(fast[finite] - ref[finite]) <= tol)
+
+
+@pytest.mark.parametrize("bad", [np.nan, "all -inf", np.inf])
+def test_log_softmax_rejects_rows_without_finite_maximum(bad):
+    x = np.zeros((2, 20), np.float32)
+    if bad == "all -inf":
+        x[1] = -np.inf
+    else:
+        x[1, 7] = bad
+    for reference in (False, True):
+        with pytest.raises(ValueError, match="row 1"):
+            _core.kernel_log_softmax(x, np.zeros(2, np.float32), reference=reference)
 
 
 # --- argument validation -------------------------------------------------------------------

@@ -20,35 +20,10 @@
 
 #include "../core/alloc.h"
 #include "../core/interrupt.h"
+#include "../ops/logsoftmax.h"
+#include "../ops/topk.h"
 #include "hypotheses.h"
 #include "search.h"
-#include "topk.h"
-
-/* x: [V] logits -> log_softmax(x) + add, in float32 and in torch's order of operations:
- * (x - max) - log(sum(exp(x - max))), then + add. Returns 0, or -1 if the row has a NaN or no
- * finite maximum. */
-static int log_softmax_add(float *x, int64_t V, float add)
-{
-    float m = x[0];
-    for (int64_t i = 0; i < V; i++) {
-        if (isnan(x[i]))
-            return -1;
-        if (x[i] > m)
-            m = x[i];
-    }
-    if (!isfinite(m))
-        return -1;
-    double sum = 0.0;
-    for (int64_t i = 0; i < V; i++)
-        sum += expf(x[i] - m);
-    const float lse = logf((float)sum);
-    for (int64_t i = 0; i < V; i++) {
-        float shifted = x[i] - m;
-        float logp = shifted - lse;
-        x[i] = logp + add;
-    }
-    return 0;
-}
 
 typedef struct beam_state {
     float *logits;           /* [rows, V] */
@@ -190,7 +165,7 @@ v2t_status v2t_beam_search(const v2t_decoder_ops *ops, void *ctx, int64_t batch,
                 continue;
             }
             for (int64_t r = b * K; r < (b + 1) * K; r++) {
-                if (log_softmax_add(s.logits + r * V, V, s.scores[r]) < 0) {
+                if (v2t_log_softmax_add(s.logits + r * V, V, s.scores[r]) < 0) {
                     st = v2t_fail(V2T_ERR_VALUE,
                                   "decoder logits: row %lld at generation step %lld holds NaN or has no finite "
                                   "maximum",

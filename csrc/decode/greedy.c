@@ -8,8 +8,8 @@
 
 #include "../core/alloc.h"
 #include "../core/interrupt.h"
+#include "../ops/topk.h"
 #include "search.h"
-#include "topk.h"
 
 v2t_status v2t_greedy_search(const v2t_decoder_ops *ops, void *ctx, int64_t batch, const v2t_generate_config *cfg,
                              int32_t *out_ids, int64_t *out_lengths)

@@ -6,7 +6,8 @@
 
 #include "core/alloc.h"
 #include "decode/decode.h"
-#include "decode/topk.h"
+#include "ops/logsoftmax.h"
+#include "ops/topk.h"
 
 /* State of one generate_with_callback call, seen by the decoder ops below. */
 typedef struct py_step_ctx {
@@ -202,15 +203,16 @@ exit:
     return PyErr_Occurred() ? NULL : result;
 }
 
-/* kernel_topk(x[rows, n], k) -> (values float32 [rows, k], indices int64 [rows, k]) */
+/* kernel_topk(x[rows, n], k, reference=False) -> (values float32 [rows, k], indices int64 [rows, k]) */
 static PyObject *kernel_topk(PyObject *self, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"x", "k", NULL};
+    static char *kwlist[] = {"x", "k", "reference", NULL};
     PyObject *xo, *result = NULL;
     long long k;
+    int reference = 0;
     PyArrayObject *x = NULL, *vals = NULL, *idx = NULL;
     void *work = NULL, *idx32 = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OL", kwlist, &xo, &k))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OL|p", kwlist, &xo, &k, &reference))
         return NULL;
     if (!(x = v2t_py_float_array(xo, "x", 2, 2)))
         goto exit;
@@ -235,7 +237,7 @@ static PyObject *kernel_topk(PyObject *self, PyObject *args, PyObject *kwds)
     int32_t *i32 = idx32;
     Py_BEGIN_ALLOW_THREADS
     for (npy_intp r = 0; r < rows; r++) {
-        v2t_topk(xp + r * n, n, k, vp + r * k, i32, wn ? work : NULL);
+        (reference ? v2t_topk_ref : v2t_topk)(xp + r * n, n, k, vp + r * k, i32, wn ? work : NULL);
         for (long long j = 0; j < k; j++)
             ip[r * k + j] = i32[j];
     }
@@ -250,6 +252,73 @@ exit:
     return result;
 }
 
+/* kernel_argmax(x[rows, n], reference=False) -> int64 [rows] */
+static PyObject *kernel_argmax(PyObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"x", "reference", NULL};
+    PyObject *xo, *result = NULL;
+    int reference = 0;
+    PyArrayObject *x = NULL, *out = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|p", kwlist, &xo, &reference))
+        return NULL;
+    if (!(x = v2t_py_float_array(xo, "x", 2, 2)))
+        goto exit;
+    npy_intp rows = PyArray_DIM(x, 0), n = PyArray_DIM(x, 1);
+    if (n < 1) {
+        PyErr_SetString(PyExc_ValueError, "x: expected rows of at least one value, got 0 columns");
+        goto exit;
+    }
+    if (!(out = (PyArrayObject *)PyArray_ZEROS(1, &rows, NPY_INT64, 0)))
+        goto exit;
+    const float *xp = PyArray_DATA(x);
+    int64_t *op = PyArray_DATA(out);
+    for (npy_intp r = 0; r < rows; r++)
+        op[r] = (reference ? v2t_argmax_ref : v2t_argmax)(xp + r * n, n);
+    result = (PyObject *)out;
+    out = NULL;
+exit:
+    Py_XDECREF(x);
+    Py_XDECREF(out);
+    return result;
+}
+
+/* kernel_log_softmax(x[rows, n], add[rows], reference=False) -> float32 [rows, n]; rows that
+ * hold NaN or have no finite maximum raise ValueError. */
+static PyObject *kernel_log_softmax(PyObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"x", "add", "reference", NULL};
+    PyObject *xo, *ao, *result = NULL;
+    int reference = 0;
+    PyArrayObject *x = NULL, *add = NULL, *out = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|p", kwlist, &xo, &ao, &reference))
+        return NULL;
+    if (!(x = v2t_py_float_array(xo, "x", 2, 2)) || !(add = v2t_py_float_array(ao, "add", 1, 1)))
+        goto exit;
+    npy_intp rows = PyArray_DIM(x, 0), n = PyArray_DIM(x, 1);
+    if (n < 1 || PyArray_DIM(add, 0) != rows) {
+        PyErr_Format(PyExc_ValueError, "add: expected shape [%lld] for x of shape %s", (long long)rows,
+                     v2t_py_shape_str(x));
+        goto exit;
+    }
+    if (!(out = (PyArrayObject *)PyArray_NewCopy(x, NPY_CORDER)))
+        goto exit;
+    float *op = PyArray_DATA(out);
+    const float *ap = PyArray_DATA(add);
+    for (npy_intp r = 0; r < rows; r++) {
+        if ((reference ? v2t_log_softmax_add_ref : v2t_log_softmax_add)(op + r * n, n, ap[r]) < 0) {
+            PyErr_Format(PyExc_ValueError, "x: row %lld holds NaN or has no finite maximum", (long long)r);
+            goto exit;
+        }
+    }
+    result = (PyObject *)out;
+    out = NULL;
+exit:
+    Py_XDECREF(x);
+    Py_XDECREF(add);
+    Py_XDECREF(out);
+    return result;
+}
+
 static PyMethodDef generate_methods[] = {
     {"generate_with_callback", (PyCFunction)(void (*)(void))generate_with_callback, METH_VARARGS | METH_KEYWORDS,
      "generate_with_callback(step_fn, batch, vocab, max_length=20, num_beams=1, num_return_sequences=1, "
@@ -258,7 +327,13 @@ static PyMethodDef generate_methods[] = {
      "or None) -> logits [rows, vocab]; rows = batch * num_beams, example-major. Returns (ids int64 "
      "[batch * num_return_sequences, L], sequence scores float32 or None for greedy)."},
     {"kernel_topk", (PyCFunction)(void (*)(void))kernel_topk, METH_VARARGS | METH_KEYWORDS,
-     "kernel_topk(x[rows, n], k) -> (values, indices): torch.topk(largest=True, sorted=True) tie order."},
+     "kernel_topk(x[rows, n], k, reference=False) -> (values, indices): torch.topk(largest=True, sorted=True) "
+     "with its CPU tie order."},
+    {"kernel_argmax", (PyCFunction)(void (*)(void))kernel_argmax, METH_VARARGS | METH_KEYWORDS,
+     "kernel_argmax(x[rows, n], reference=False) -> int64 [rows]: torch.argmax (first maximum, NaN first)."},
+    {"kernel_log_softmax", (PyCFunction)(void (*)(void))kernel_log_softmax, METH_VARARGS | METH_KEYWORDS,
+     "kernel_log_softmax(x[rows, n], add[rows], reference=False) -> float32 [rows, n]: "
+     "log_softmax(x) + add per row, as beam search scores candidates."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -6,6 +6,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "vec8.h"
+
 typedef v2t_topk_item item;
 
 /* torch's comparator for largest=True: NaN first, then larger values. */
@@ -213,40 +215,69 @@ static void nth_element(item *a, int64_t nth, int64_t n)
     insertion_sort(a, first, last);
 }
 
-void v2t_topk(const float *x, int64_t n, int64_t k, float *values, int32_t *indices, v2t_topk_item *work)
+/* std::partial_sort's heap selection streamed over x: the k best sit in a heap h, and an
+ * element enters only when it beats the heap top. With skip, blocks of 8 that are all <= the
+ * top (no NaN, none larger) are passed over: the top only grows, so none of them could enter. */
+static void heap_select_stream(const float *x, int64_t n, int64_t k, item *h, int skip)
 {
-    if (k * 64 <= n) {
-        /* std::partial_sort: heap-select the k best, then sort the heap. Elements past k are
-         * only read once, so the heap lives in a small stack buffer when k is small. */
-        item small[64];
-        item *h = k <= 64 ? small : work;
-        for (int64_t i = 0; i < k; i++)
-            h[i] = (item){x[i], (int32_t)i};
-        make_heap(h, k);
-        for (int64_t i = k; i < n; i++) {
-            item v = {x[i], (int32_t)i};
-            if (before(v, h[0]))
-                adjust_heap(h, 0, k, v);
+    for (int64_t i = 0; i < k; i++)
+        h[i] = (item){x[i], (int32_t)i};
+    make_heap(h, k);
+    int64_t i = k;
+    if (skip) {
+        for (; i + 8 <= n; i += 8) {
+            v2t_v8i enters = ~(v2t_load8(x + i) <= v2t_splat8(h[0].value));
+            if (!v2t_any8(enters))
+                continue;
+            for (int64_t j = i; j < i + 8; j++) {
+                item v = {x[j], (int32_t)j};
+                if (before(v, h[0]))
+                    adjust_heap(h, 0, k, v);
+            }
         }
-        sort_heap(h, k);
-        for (int64_t i = 0; i < k; i++) {
-            values[i] = h[i].value;
-            indices[i] = h[i].index;
-        }
-        return;
     }
-    /* std::nth_element at k-1, then std::sort of the first k-1 pairs. */
-    for (int64_t i = 0; i < n; i++)
-        work[i] = (item){x[i], (int32_t)i};
-    nth_element(work, k - 1, n);
-    sort_range(work, 0, k - 1);
+    for (; i < n; i++) {
+        item v = {x[i], (int32_t)i};
+        if (before(v, h[0]))
+            adjust_heap(h, 0, k, v);
+    }
+    sort_heap(h, k);
+}
+
+static void topk(const float *x, int64_t n, int64_t k, float *values, int32_t *indices, v2t_topk_item *work,
+                 int skip)
+{
+    item *h = work;
+    item small[64];
+    if (k * 64 <= n) {
+        /* std::partial_sort */
+        if (k <= 64)
+            h = small;
+        heap_select_stream(x, n, k, h, skip);
+    } else {
+        /* std::nth_element at k-1, then std::sort of the first k-1 pairs */
+        for (int64_t i = 0; i < n; i++)
+            h[i] = (item){x[i], (int32_t)i};
+        nth_element(h, k - 1, n);
+        sort_range(h, 0, k - 1);
+    }
     for (int64_t i = 0; i < k; i++) {
-        values[i] = work[i].value;
-        indices[i] = work[i].index;
+        values[i] = h[i].value;
+        indices[i] = h[i].index;
     }
 }
 
-int64_t v2t_argmax(const float *x, int64_t n)
+void v2t_topk(const float *x, int64_t n, int64_t k, float *values, int32_t *indices, v2t_topk_item *work)
+{
+    topk(x, n, k, values, indices, work, 1);
+}
+
+void v2t_topk_ref(const float *x, int64_t n, int64_t k, float *values, int32_t *indices, v2t_topk_item *work)
+{
+    topk(x, n, k, values, indices, work, 0);
+}
+
+int64_t v2t_argmax_ref(const float *x, int64_t n)
 {
     int64_t best = 0;
     if (isnan(x[0]))
@@ -258,4 +289,31 @@ int64_t v2t_argmax(const float *x, int64_t n)
             best = i;
     }
     return best;
+}
+
+int64_t v2t_argmax(const float *x, int64_t n)
+{
+    /* one vector pass for the maximum and any NaN, then the first index holding it */
+    v2t_v8f mx = v2t_splat8(x[0]);
+    v2t_v8i nan = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        v2t_v8f v = v2t_load8(x + i);
+        mx = v2t_select8(v > mx, v, mx);
+        nan |= v != v;
+    }
+    if (v2t_any8(nan))
+        return v2t_argmax_ref(x, n);
+    float m = mx[0];
+    for (int j = 1; j < 8; j++)
+        m = mx[j] > m ? mx[j] : m;
+    for (; i < n; i++) {
+        if (isnan(x[i]))
+            return v2t_argmax_ref(x, n);
+        m = x[i] > m ? x[i] : m;
+    }
+    for (i = 0; i < n; i++)
+        if (x[i] == m)
+            return i;
+    return 0; /* unreachable */
 }

@@ -11,9 +11,13 @@
  * rows full of ties).
  *
  * Greedy search uses torch.argmax: the first index of the maximum (a NaN counts as the maximum).
+ *
+ * The fast versions skip blocks of 8 values that cannot enter the heap (all <= its current
+ * k-th best) and find the argmax with a vector max pass; the _ref versions look at every
+ * value one at a time. Both give identical results.
  */
-#ifndef V2T_DECODE_TOPK_H
-#define V2T_DECODE_TOPK_H
+#ifndef V2T_OPS_TOPK_H
+#define V2T_OPS_TOPK_H
 
 #include <stdint.h>
 
@@ -25,6 +29,7 @@ typedef struct v2t_topk_item {
 /* x: [n]; values, indices: [k], best first; 1 <= k <= n < 2^31.
  * work: scratch of v2t_topk_work_items(n, k) items (NULL when that is 0). */
 void v2t_topk(const float *x, int64_t n, int64_t k, float *values, int32_t *indices, v2t_topk_item *work);
+void v2t_topk_ref(const float *x, int64_t n, int64_t k, float *values, int32_t *indices, v2t_topk_item *work);
 
 /* Scratch needed by v2t_topk: n items on the nth_element path (64*k > n), k items on the
  * partial-sort path when k > 64, none otherwise. */
@@ -32,5 +37,6 @@ static inline int64_t v2t_topk_work_items(int64_t n, int64_t k) { return k * 64 
 
 /* x: [n], n >= 1 -> index of the first maximum (first NaN if any). */
 int64_t v2t_argmax(const float *x, int64_t n);
+int64_t v2t_argmax_ref(const float *x, int64_t n);
 
 #endif
