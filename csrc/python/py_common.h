@@ -40,6 +40,7 @@ const char *v2t_py_shape_str(PyArrayObject *a);
 int v2t_py_init_safetensors(PyObject *m);
 int v2t_py_init_kernels(PyObject *m);
 int v2t_py_init_align(PyObject *m);
+int v2t_py_init_mlp(PyObject *m);
 /* Installs the Ctrl-C hook used by long calls (core/interrupt.h). */
 void v2t_py_install_interrupt_hook(void);
 
