@@ -4,6 +4,8 @@
 #include "py_common.h"
 
 #include "align/cholesky.h"
+#include "align/kmeans.h"
+#include "align/neighbors.h"
 #include "align/moments.h"
 #include "align/retrieval.h"
 
@@ -353,7 +355,149 @@ exit:
     return result;
 }
 
+/* kmeans(x[n, d], k, max_iter=100, tol=1e-4, seed=0, init=None) -> (centroids, assign, inertia, iters) */
+static PyObject *align_kmeans(PyObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"x", "k", "max_iter", "tol", "seed", "init", NULL};
+    PyObject *xo, *io = Py_None, *result = NULL;
+    PyArrayObject *x = NULL, *c = NULL, *a = NULL;
+    Py_ssize_t k;
+    int max_iter = 100;
+    double tol = 1e-4;
+    unsigned long long seed = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "On|idKO", kwlist, &xo, &k, &max_iter, &tol, &seed, &io))
+        return NULL;
+    if (!(x = v2t_py_float_array(xo, "x", 2, 2)))
+        goto exit;
+    npy_intp n = PyArray_DIM(x, 0), d = PyArray_DIM(x, 1);
+    if (k < 1 || k > n || max_iter < 1) {
+        PyErr_Format(PyExc_ValueError, "kmeans: expected 1 <= k <= rows (%lld) and max_iter >= 1, got k=%zd, max_iter=%d",
+                     (long long)n, k, max_iter);
+        goto exit;
+    }
+    npy_intp cd[2] = {k, d};
+    if (io != Py_None) {
+        PyArrayObject *init = v2t_py_float_array(io, "init", 2, 2);
+        if (!init)
+            goto exit;
+        if (PyArray_DIM(init, 0) != k || PyArray_DIM(init, 1) != d) {
+            PyErr_Format(PyExc_ValueError, "init: expected shape [%zd, %lld], got %s", k, (long long)d,
+                         v2t_py_shape_str(init));
+            Py_DECREF(init);
+            goto exit;
+        }
+        c = (PyArrayObject *)PyArray_NewCopy(init, NPY_CORDER);
+        Py_DECREF(init);
+    } else {
+        c = (PyArrayObject *)PyArray_SimpleNew(2, cd, NPY_FLOAT32);
+    }
+    if (!c || !(a = (PyArrayObject *)PyArray_SimpleNew(1, &n, NPY_INT32)))
+        goto exit;
+    v2t_kmeans_config cfg = {.k = k, .max_iter = max_iter, .tol = tol, .seed = seed, .use_init = io != Py_None};
+    double inertia;
+    int iters;
+    v2t_status s;
+    Py_BEGIN_ALLOW_THREADS
+    v2t_exec ex;
+    s = v2t_exec_init(&ex);
+    if (s == V2T_OK) {
+        s = v2t_kmeans(&ex, PyArray_DATA(x), n, d, &cfg, PyArray_DATA(c), PyArray_DATA(a), &inertia, &iters);
+        v2t_exec_release(&ex);
+    }
+    Py_END_ALLOW_THREADS
+    if (s != V2T_OK) {
+        raise_status(s);
+        goto exit;
+    }
+    result = Py_BuildValue("(OOdi)", c, a, inertia, iters);
+exit:
+    Py_XDECREF(x);
+    Py_XDECREF(c);
+    Py_XDECREF(a);
+    return result;
+}
+
+/* topk_mean(q[nq, d], keys[nk, d], values[nk, dv], k, return_indices=False) -> out[nq, dv] (, idx[nq, k]) */
+static PyObject *align_topk_mean(PyObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"q", "keys", "values", "k", "return_indices", NULL};
+    PyObject *qo, *ko, *vo, *result = NULL;
+    PyArrayObject *q = NULL, *keys = NULL, *v = NULL, *out = NULL, *idx = NULL;
+    Py_ssize_t k;
+    int want_idx = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOn|p", kwlist, &qo, &ko, &vo, &k, &want_idx))
+        return NULL;
+    if (!(q = v2t_py_float_array(qo, "q", 2, 2)) || !(keys = v2t_py_float_array(ko, "keys", 2, 2)) ||
+        !(v = v2t_py_float_array(vo, "values", 2, 2)))
+        goto exit;
+    npy_intp nq = PyArray_DIM(q, 0), d = PyArray_DIM(q, 1), nk = PyArray_DIM(keys, 0), dv = PyArray_DIM(v, 1);
+    if (PyArray_DIM(keys, 1) != d || PyArray_DIM(v, 0) != nk || k < 1 || k > nk) {
+        PyErr_Format(PyExc_ValueError, "topk_mean: expected keys [nk, %lld], values [nk, dv], 1 <= k <= nk; got keys %s, "
+                     "values %s, k=%zd", (long long)d, v2t_py_shape_str(keys), v2t_py_shape_str(v), k);
+        goto exit;
+    }
+    npy_intp od[2] = {nq, dv}, id[2] = {nq, k};
+    if (!(out = (PyArrayObject *)PyArray_SimpleNew(2, od, NPY_FLOAT32)) ||
+        (want_idx && !(idx = (PyArrayObject *)PyArray_SimpleNew(2, id, NPY_INT64))))
+        goto exit;
+    v2t_status s;
+    Py_BEGIN_ALLOW_THREADS
+    v2t_exec ex;
+    s = v2t_exec_init(&ex);
+    if (s == V2T_OK) {
+        s = v2t_topk_mean(&ex, PyArray_DATA(q), nq, PyArray_DATA(keys), nk, d, PyArray_DATA(v), dv, k,
+                          PyArray_DATA(out), idx ? PyArray_DATA(idx) : NULL);
+        v2t_exec_release(&ex);
+    }
+    Py_END_ALLOW_THREADS
+    if (s != V2T_OK) {
+        raise_status(s);
+        goto exit;
+    }
+    result = idx ? Py_BuildValue("(OO)", out, idx) : (Py_INCREF(out), (PyObject *)out);
+exit:
+    Py_XDECREF(q);
+    Py_XDECREF(keys);
+    Py_XDECREF(v);
+    Py_XDECREF(out);
+    Py_XDECREF(idx);
+    return result;
+}
+
+/* centre_normalise(x[n, d], mean=None) -> (x - mean) / |x - mean| row by row */
+static PyObject *align_centre_normalise(PyObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"x", "mean", NULL};
+    PyObject *xo, *mo = Py_None, *result = NULL;
+    PyArrayObject *x = NULL, *m = NULL, *out = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|O", kwlist, &xo, &mo))
+        return NULL;
+    if (!(x = v2t_py_float_array(xo, "x", 2, 2)))
+        goto exit;
+    npy_intp n = PyArray_DIM(x, 0), d = PyArray_DIM(x, 1);
+    if (optional_vector(mo, "mean", d, &m) < 0)
+        goto exit;
+    if (!(out = (PyArrayObject *)PyArray_SimpleNew(2, PyArray_DIMS(x), NPY_FLOAT32)))
+        goto exit;
+    Py_BEGIN_ALLOW_THREADS
+    v2t_centre_normalise(PyArray_DATA(x), n, d, m ? PyArray_DATA(m) : NULL, PyArray_DATA(out));
+    Py_END_ALLOW_THREADS
+    result = (PyObject *)out;
+    out = NULL;
+exit:
+    Py_XDECREF(x);
+    Py_XDECREF(m);
+    Py_XDECREF(out);
+    return result;
+}
+
 static PyMethodDef align_methods[] = {
+    {"align_kmeans", (PyCFunction)(void (*)(void))align_kmeans, METH_VARARGS | METH_KEYWORDS,
+     "Lloyd k-means with k-means++ seeding (or given centroids): (centroids, assign, inertia, iters)."},
+    {"align_topk_mean", (PyCFunction)(void (*)(void))align_topk_mean, METH_VARARGS | METH_KEYWORDS,
+     "Mean of the values of each query's top-k keys by inner product."},
+    {"align_centre_normalise", (PyCFunction)(void (*)(void))align_centre_normalise, METH_VARARGS | METH_KEYWORDS,
+     "Subtract a mean and scale rows to unit length."},
     {"align_col_mean", align_col_mean, METH_O, "Column means of x [n, d] (double accumulation)."},
     {"align_cross_product", (PyCFunction)(void (*)(void))align_cross_product, METH_VARARGS | METH_KEYWORDS,
      "(x - mean_x)^T (y - mean_y), streamed over row chunks on oneDNN."},
