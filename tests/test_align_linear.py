@@ -46,17 +46,18 @@ def test_moment_kernels_match_numpy(rng):
     mx, my = _core.align_col_mean(X), _core.align_col_mean(Y)
     np.testing.assert_allclose(mx, X64.mean(0), atol=1e-6)
     Xc, Yc = X64 - mx, Y64 - my
+    XtX, XtY = Xc.T @ Xc, Xc.T @ Yc
     G = _core.align_cross_product(X, X, mx, mx)
     np.testing.assert_array_equal(G, G.T)
-    np.testing.assert_allclose(G, Xc.T @ Xc, rtol=1e-5, atol=1e-5 * np.abs(Xc.T @ Xc).max())
+    np.testing.assert_allclose(G, XtX, rtol=1e-5, atol=1e-5 * np.abs(XtX).max())
     C = _core.align_cross_product(X, Y, mx, my)
-    np.testing.assert_allclose(C, Xc.T @ Yc, atol=1e-5 * np.abs(Xc.T @ Yc).max())
+    np.testing.assert_allclose(C, XtY, atol=1e-5 * np.abs(XtY).max())
     C = _core.align_cross_product(X, Y)
     np.testing.assert_allclose(C, X64.T @ Y64, atol=1e-5 * np.abs(X64.T @ Y64).max())
     G2, C2 = _core.align_gram_and_cross(X, Y, mx, my)
     np.testing.assert_array_equal(G2, G2.T)
-    np.testing.assert_allclose(G2, Xc.T @ Xc, rtol=1e-5, atol=1e-5 * np.abs(Xc.T @ Xc).max())
-    np.testing.assert_allclose(C2, Xc.T @ Yc, atol=1e-5 * np.abs(Xc.T @ Yc).max())
+    np.testing.assert_allclose(G2, XtX, rtol=1e-5, atol=1e-5 * np.abs(XtX).max())
+    np.testing.assert_allclose(C2, XtY, atol=1e-5 * np.abs(XtY).max())
     G2, C2 = _core.align_gram_and_cross(X[:, :50], Y)  # narrow: no split of the Gram, no centring
     np.testing.assert_allclose(G2, X64[:, :50].T @ X64[:, :50], rtol=1e-5, atol=1e-2)
     np.testing.assert_allclose(C2, X64[:, :50].T @ Y64, atol=1e-5 * np.abs(X64.T @ Y64).max())

@@ -29,7 +29,8 @@ PyMODINIT_FUNC PyInit__core(void)
         return NULL;
     if (v2t_py_init_safetensors(m) < 0 || v2t_py_init_kernels(m) < 0 ||
         v2t_py_init_align(m) < 0 ||
-        v2t_py_init_mlp(m) < 0) {
+        v2t_py_init_mlp(m) < 0 ||
+        v2t_py_init_vec2vec(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -41,6 +41,7 @@ int v2t_py_init_safetensors(PyObject *m);
 int v2t_py_init_kernels(PyObject *m);
 int v2t_py_init_align(PyObject *m);
 int v2t_py_init_mlp(PyObject *m);
+int v2t_py_init_vec2vec(PyObject *m);
 /* Installs the Ctrl-C hook used by long calls (core/interrupt.h). */
 void v2t_py_install_interrupt_hook(void);
 
