@@ -65,6 +65,49 @@ def bench_ridge(rows, repeat):
     print(f"  numpy.linalg.lstsq     {t_ls * 1e3:9.1f} ms   ratio {t_ls / t_ours:5.2f}x")
 
 
+def bench_mlp(repeat, steps=40, batch=256, d_in=768, d_out=384):
+    import torch
+
+    from vec2text_c import _core, align
+
+    rng = np.random.default_rng(0)
+    n = steps * batch
+    X = rng.standard_normal((n, d_in), dtype=np.float32)
+    Y = rng.standard_normal((n, d_out), dtype=np.float32)
+    print(f"MLP training steps, batch {batch}, {d_in} -> {d_out}, torch threads {torch.get_num_threads()}")
+    for hidden, layers in [(d_out // 2, 3), (1024, 2)]:
+        model = align.MLP(hidden=hidden, layers=layers, seed=0)
+        params = model.init_params(d_in, d_out)
+        trainer = _core.MLPTrainer(model.widths, params)
+
+        def ours():
+            trainer.train_epoch(X, Y, batch, 1e-3, 0.01, 0.9, 0.999, 1e-8, 0)
+
+        mods = []
+        for i, (a, b) in enumerate(zip(model.widths[:-1], model.widths[1:])):
+            mods.append(torch.nn.Linear(a, b))
+            if i < len(model.widths) - 2:
+                mods.append(torch.nn.ReLU())
+        net = torch.nn.Sequential(*mods)
+        opt = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=0.01)
+        Xt, Yt = torch.from_numpy(X), torch.from_numpy(Y)
+
+        def theirs():
+            order = torch.randperm(n)
+            for b0 in range(0, n, batch):
+                idx = order[b0:b0 + batch]
+                opt.zero_grad()
+                torch.nn.functional.mse_loss(net(Xt[idx]), Yt[idx]).backward()
+                opt.step()
+
+        ours()
+        theirs()
+        t_ours = best_of(ours, repeat)
+        t_torch = best_of(theirs, repeat)
+        print(f"  widths {model.widths}: vec2text_c {steps / t_ours:8.1f} steps/s, "
+              f"PyTorch {steps / t_torch:8.1f} steps/s, ratio {t_torch / t_ours:5.2f}x")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("what", nargs="*", default=["ridge", "mlp", "vec2vec"])
@@ -74,6 +117,8 @@ def main():
     print(f"threads: OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, cpus={os.cpu_count()}")
     if "ridge" in args.what:
         bench_ridge(args.rows, args.repeat)
+    if "mlp" in args.what:
+        bench_mlp(args.repeat)
 
 
 if __name__ == "__main__":
