@@ -41,6 +41,9 @@ int v2t_py_init_safetensors(PyObject *m);
 int v2t_py_init_kernels(PyObject *m);
 int v2t_py_init_t5(PyObject *m);
 int v2t_py_init_t5_hooks(PyObject *m); /* called by v2t_py_init_t5 */
+int v2t_py_init_align(PyObject *m);
+int v2t_py_init_mlp(PyObject *m);
+int v2t_py_init_vec2vec(PyObject *m);
 int v2t_py_init_generate(PyObject *m);
 
 /* The loaded model behind a vec2text_c._core.T5 object (borrowed; lives as long as the object),
