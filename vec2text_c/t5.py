@@ -193,6 +193,44 @@ class T5Model:
             stepwise=stepwise,
         )
 
+    def generate(
+        self,
+        input_ids=None,
+        attention_mask=None,
+        inputs_embeds=None,
+        max_length: int = 20,
+        num_beams: int = 1,
+        num_return_sequences: int = 1,
+        length_penalty: float = 1.0,
+        early_stopping: bool | str = False,
+        *,
+        encoder_hidden_states=None,
+    ) -> np.ndarray:
+        """Token ids as transformers' ``generate`` returns them (no sampling), int64
+        [B * num_return_sequences, L].
+
+        The source is one of input_ids [B, T] / inputs_embeds [B, T, d_model] (run through the
+        encoder, attention_mask [B, T] defaulting to all ones) or encoder_hidden_states (an
+        earlier `encode` result). num_beams=1 is greedy search, otherwise beam search keeping
+        num_return_sequences <= num_beams hypotheses per input (example-major rows).
+        max_length counts the decoder start token; every row starts with it, ends with eos when
+        it finished early and is padded with the pad id to the longest row (L <= max_length).
+        length_penalty and early_stopping (True, False or "never") act as in transformers.
+        The decoder start, eos and pad ids come from the model's config. Releases the GIL.
+        """
+        ids, _scores = self._core.generate(
+            input_ids,
+            attention_mask,
+            inputs_embeds,
+            encoder_hidden_states,
+            max_length=max_length,
+            num_beams=num_beams,
+            num_return_sequences=num_return_sequences,
+            length_penalty=length_penalty,
+            early_stopping=early_stopping,
+        )
+        return ids
+
     def __repr__(self) -> str:
         c = self._config
         kind = "encoder-only" if self._encoder_only else "encoder-decoder"

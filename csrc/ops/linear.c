@@ -210,6 +210,8 @@ void v2t_exec_release(v2t_exec *ex)
     if (ex->stream)
         dnnl_stream_destroy((dnnl_stream_t)ex->stream);
     v2t_buffer_release(&ex->scratch);
+    v2t_buffer_release(&ex->stage_in);
+    v2t_buffer_release(&ex->stage_out);
     memset(ex, 0, sizeof *ex);
 }
 
@@ -295,11 +297,43 @@ void v2t_linear_release(v2t_linear *l)
     memset(l, 0, sizeof *l);
 }
 
+/* oneDNN's brgemm kernels (the ones our packed layouts are made for) take only dense rows; a
+ * strided operand would drop the matmul to the reference implementation, ~100x slower. So a
+ * strided input is staged into a contiguous copy, and a strided output is produced contiguous
+ * and scattered back (with its old contents staged first when accumulating). */
+static v2t_status matmul_dense(const v2t_linear *l, v2t_exec *ex, const float *x, int64_t M, float *y);
+
+static void copy_rows(const float *src, int64_t lds, int64_t M, int64_t n, float *dst, int64_t ldd)
+{
+    for (int64_t m = 0; m < M; m++)
+        memcpy(dst + m * ldd, src + m * lds, (size_t)n * sizeof(float));
+}
+
 v2t_status v2t_linear_forward(const v2t_linear *l, v2t_exec *ex, const float *x, int64_t ldx, int64_t M, float *y,
                               int64_t ldy)
 {
     if (M == 0)
         return V2T_OK;
+    if (ldx != l->in) {
+        V2T_TRY(v2t_buffer_reserve(&ex->stage_in, (size_t)(M * l->in) * sizeof(float), "staged matmul input"));
+        copy_rows(x, ldx, M, l->in, ex->stage_in.data, l->in);
+        x = ex->stage_in.data;
+    }
+    if (ldy == l->out)
+        return matmul_dense(l, ex, x, M, y);
+    V2T_TRY(v2t_buffer_reserve(&ex->stage_out, (size_t)(M * l->out) * sizeof(float), "staged matmul output"));
+    float *tmp = ex->stage_out.data;
+    if (l->accumulate)
+        copy_rows(y, ldy, M, l->out, tmp, l->out);
+    V2T_TRY(matmul_dense(l, ex, x, M, tmp));
+    copy_rows(tmp, l->out, M, l->out, y, ldy);
+    return V2T_OK;
+}
+
+// x: [M, in] dense, y: [M, out] dense
+static v2t_status matmul_dense(const v2t_linear *l, v2t_exec *ex, const float *x, int64_t M, float *y)
+{
+    const int64_t ldx = l->in, ldy = l->out;
     prim_entry *e = l->prim;
     const m_prim *mp;
     V2T_TRY(get_m_prim(e, M, ldx, ldy, &mp));

@@ -489,6 +489,90 @@ exit:
     return result;
 }
 
+/* generate(input_ids=None, attention_mask=None, inputs_embeds=None, encoder_hidden_states=None,
+ *          max_length=20, num_beams=1, num_return_sequences=1, length_penalty=1.0,
+ *          early_stopping=False) -> (ids int64 [B * num_return_sequences, L], scores float32 or None):
+ * transformers' generate (greedy / beam search, decoder start, eos and pad ids from the config). */
+static PyObject *t5_generate(PyT5 *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"input_ids", "attention_mask", "inputs_embeds", "encoder_hidden_states", "max_length",
+                             "num_beams", "num_return_sequences", "length_penalty", "early_stopping", NULL};
+    PyObject *ids_o = Py_None, *mask_o = Py_None, *emb_o = Py_None, *enc_o = Py_None, *es_o = Py_False;
+    long long max_length = 20, num_beams = 1, nrs = 1;
+    double length_penalty = 1.0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|OOOOLLLdO", kwlist, &ids_o, &mask_o, &emb_o, &enc_o, &max_length,
+                                     &num_beams, &nrs, &length_penalty, &es_o))
+        return NULL;
+    if (!t5_ready(self) || need_decoder(self->model) < 0)
+        return NULL;
+    const v2t_t5_model *m = self->model;
+    PyObject *result = NULL, *ids = NULL, *scores = NULL;
+    int32_t *out = NULL;
+    int64_t *lengths = NULL;
+    source src;
+    if (parse_source(m, ids_o, mask_o, emb_o, enc_o, &src) < 0)
+        goto exit;
+    v2t_generate_config cfg = v2t_generate_defaults();
+    cfg.max_length = max_length;
+    cfg.num_beams = num_beams;
+    cfg.num_return_sequences = nrs;
+    cfg.length_penalty = length_penalty;
+    cfg.decoder_start_id = m->cfg.decoder_start_token_id;
+    cfg.eos_id = m->cfg.eos_token_id;
+    cfg.pad_id = m->cfg.pad_token_id;
+    if (v2t_py_early_stopping(es_o, &cfg.early_stopping) < 0)
+        goto exit;
+    v2t_decoder_ops ops = v2t_t5_decoder_ops(m);
+    v2t_status s = v2t_generate_check(&ops, src.B, &cfg);
+    if (s != V2T_OK) {
+        v2t_py_raise(s);
+        goto exit;
+    }
+    if (max_length - 1 > m->cfg.max_length) {
+        PyErr_Format(PyExc_ValueError,
+                     "max_length: expected at most %lld (the model's max_length plus the decoder start token), got %lld",
+                     (long long)m->cfg.max_length + 1, max_length);
+        goto exit;
+    }
+    const int64_t n = src.B * nrs;
+    size_t id_bytes;
+    if (v2t_mul_size((size_t)n * sizeof(int32_t), (size_t)max_length, &id_bytes) != V2T_OK ||
+        v2t_alloc((void **)&out, id_bytes, "generated ids") != V2T_OK ||
+        v2t_alloc((void **)&lengths, (size_t)n * sizeof(int64_t), "generated lengths") != V2T_OK) {
+        PyErr_Format(PyExc_MemoryError, "generate: cannot allocate %lld x %lld ids", (long long)n, max_length);
+        goto exit;
+    }
+    if (num_beams > 1) {
+        npy_intp dims[1] = {(npy_intp)n};
+        if (!(scores = PyArray_ZEROS(1, dims, NPY_FLOAT32, 0)))
+            goto exit;
+    }
+    float *score_ptr = scores ? PyArray_DATA((PyArrayObject *)scores) : NULL;
+    Py_BEGIN_ALLOW_THREADS
+    v2t_t5_session *sess = NULL;
+    s = v2t_t5_session_create(m, &sess);
+    if (s == V2T_OK)
+        s = run_source(sess, &src, max_length - 1);
+    if (s == V2T_OK)
+        s = v2t_generate(&ops, sess, src.B, &cfg, out, lengths, score_ptr);
+    v2t_t5_session_free(sess);
+    Py_END_ALLOW_THREADS
+    if (s != V2T_OK) {
+        v2t_py_raise(s);
+        goto exit;
+    }
+    if (!(ids = v2t_py_generated_ids(out, lengths, n, max_length)))
+        goto exit;
+    result = PyTuple_Pack(2, ids, scores ? scores : Py_None);
+exit:
+    source_release(&src);
+    v2t_free(out);
+    v2t_free(lengths);
+    Py_XDECREF(ids);
+    Py_XDECREF(scores);
+    return PyErr_Occurred() ? NULL : result;
+}
+
 static PyObject *t5_get_int(PyT5 *self, void *which)
 {
     if (!t5_ready(self))
@@ -511,6 +595,11 @@ static PyMethodDef t5_methods[] = {
     {"decode_steps", (PyCFunction)(void (*)(void))t5_decode_steps, METH_VARARGS | METH_KEYWORDS,
      "decode_steps(tokens, parents=None, beams=1, input_ids=None, attention_mask=None, inputs_embeds=None, "
      "encoder_hidden_states=None) -> float32 [S, B*beams, vocab]: the step path as a search drives it."},
+    {"generate", (PyCFunction)(void (*)(void))t5_generate, METH_VARARGS | METH_KEYWORDS,
+     "generate(input_ids=None, attention_mask=None, inputs_embeds=None, encoder_hidden_states=None, "
+     "max_length=20, num_beams=1, num_return_sequences=1, length_penalty=1.0, early_stopping=False) -> "
+     "(ids int64 [B * num_return_sequences, L], sequence scores float32 [B * num_return_sequences] or None "
+     "for greedy): transformers' generate, GIL released."},
     {NULL, NULL, 0, NULL},
 };
 
