@@ -35,6 +35,7 @@ PyMODINIT_FUNC PyInit__core(void)
         v2t_py_init_mlp,
         v2t_py_init_vec2vec,
         v2t_py_init_generate,
+        v2t_py_init_vec2text,
     };
     int failed = 0;
     for (size_t i = 0; i < sizeof inits / sizeof inits[0] && !failed; i++)

@@ -83,16 +83,23 @@ v2t_status v2t_corrector_inputs(const v2t_corrector *c, v2t_exec *ex, const floa
                                 "hypothesis_input_ids: token id %d at [%lld, %lld] is outside the vocabulary [0, %lld)",
                                 ids[b * ld_ids + t], (long long)b, (long long)t, (long long)V);
     size_t bytes;
-    V2T_TRY(v2t_mul_size((size_t)(2 * B), (size_t)D * sizeof(float), &bytes));
+    const int64_t RD = R * dm;
+    V2T_TRY(v2t_mul_size((size_t)B, (size_t)(2 * D + RD) * sizeof(float), &bytes));
     V2T_TRY(v2t_buffer_reserve(scratch, bytes, "corrector scratch"));
-    float *diff = scratch->data, *hidden = diff + B * D;
+    float *diff = scratch->data, *hidden = diff + B * D, *tok = hidden + B * D;
     for (int64_t b = 0; b < B; b++)
         for (int64_t d = 0; d < D; d++)
             diff[b * D + d] = e[b * lde + d] - h[b * ldh + d];
-    /* T1(e) at rows 1..R, T3(h) at R+2.., T2(e - h) at 2R+3.. */
-    V2T_TRY(v2t_embed_transform_forward(&c->target, ex, e, lde, B, hidden, embeds + 1 * dm, ld));
-    V2T_TRY(v2t_embed_transform_forward(&c->hypothesis, ex, h, ldh, B, hidden, embeds + (R + 2) * dm, ld));
-    V2T_TRY(v2t_embed_transform_forward(&c->difference, ex, diff, D, B, hidden, embeds + (2 * R + 3) * dm, ld));
+    /* T1(e) at rows 1..R, T3(h) at R+2.., T2(e - h) at 2R+3.. (computed densely, then placed:
+     * a strided destination would push oneDNN off its fast kernels) */
+    const v2t_embed_transform *ts[3] = {&c->target, &c->hypothesis, &c->difference};
+    const float *xs[3] = {e, h, diff};
+    const int64_t lds[3] = {lde, ldh, D}, at[3] = {1, R + 2, 2 * R + 3};
+    for (int k = 0; k < 3; k++) {
+        V2T_TRY(v2t_embed_transform_forward(ts[k], ex, xs[k], lds[k], B, hidden, tok, RD));
+        for (int64_t b = 0; b < B; b++)
+            memcpy(embeds + b * ld + at[k] * dm, tok + b * RD, (size_t)RD * sizeof(float));
+    }
     const float *sep = m->embed + (int64_t)eos * dm;
     const size_t row = (size_t)dm * sizeof(float);
     for (int64_t b = 0; b < B; b++) {

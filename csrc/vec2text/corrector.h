@@ -38,7 +38,7 @@ int64_t v2t_corrector_length(const v2t_corrector *c, int64_t L);
 
 /* e, h: [B, D] (row strides lde, ldh); ids: [B, L] (row stride ld_ids) ->
  * embeds: [B, 4 + 3R + L, d_model], mask: [B, 4 + 3R + L].
- * scratch grows to hold 2 * B * D floats. */
+ * scratch grows to hold B * (2D + R*d_model) floats. */
 v2t_status v2t_corrector_inputs(const v2t_corrector *c, v2t_exec *ex, const float *e, int64_t lde, const float *h,
                                 int64_t ldh, const int32_t *ids, int64_t ld_ids, int64_t B, int64_t L,
                                 v2t_buffer *scratch, float *embeds, int32_t *mask);

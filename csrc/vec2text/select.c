@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "../core/alloc.h"
-#include "../decode/topk.h"
+#include "../ops/topk.h"
 
 /* Cosine as torch.nn.CosineSimilarity computes it: each vector divided by max(|x|, 1e-8),
  * then the dot product; accumulated in double. */
