@@ -27,7 +27,8 @@ PyMODINIT_FUNC PyInit__core(void)
     PyObject *m = PyModule_Create(&module_def);
     if (!m)
         return NULL;
-    if (v2t_py_init_safetensors(m) < 0 || v2t_py_init_kernels(m) < 0) {
+    if (v2t_py_init_safetensors(m) < 0 || v2t_py_init_kernels(m) < 0 || v2t_py_init_wordpiece(m) < 0 ||
+        v2t_py_init_bert(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

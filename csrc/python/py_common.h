@@ -39,6 +39,8 @@ const char *v2t_py_shape_str(PyArrayObject *a);
 /* Registration hooks, one per binding file (return 0 on success, -1 with an exception). */
 int v2t_py_init_safetensors(PyObject *m);
 int v2t_py_init_kernels(PyObject *m);
+int v2t_py_init_wordpiece(PyObject *m);
+int v2t_py_init_bert(PyObject *m);
 /* Installs the Ctrl-C hook used by long calls (core/interrupt.h). */
 void v2t_py_install_interrupt_hook(void);
 
