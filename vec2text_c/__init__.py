@@ -4,7 +4,10 @@ from ._loader import preload_onednn as _preload_onednn
 _preload_onednn()
 
 from . import _core  # noqa: E402
+from .bert import BertModel  # noqa: E402
+from .embedders import Embedder, load_embedder  # noqa: E402
+from .tokenizers import WordPieceTokenizer  # noqa: E402
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = ["__version__", "BertModel", "Embedder", "WordPieceTokenizer", "load_embedder"]
