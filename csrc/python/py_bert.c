@@ -83,13 +83,17 @@ static int bert_inputs(PyObject *ids_o, PyObject *mask_o, PyObject *type_o, PyAr
     if (type_o != Py_None && !(*types = v2t_py_ids_array(type_o, "token_type_ids", 2, 2)))
         return -1;
     if (*mask && !PyArray_SAMESHAPE(*mask, *ids)) {
-        PyErr_Format(PyExc_ValueError, "attention_mask: expected the shape of input_ids %s, got %s",
-                     v2t_py_shape_str(*ids), v2t_py_shape_str(*mask));
+        char want[160]; /* v2t_py_shape_str reuses one buffer */
+        snprintf(want, sizeof want, "%s", v2t_py_shape_str(*ids));
+        PyErr_Format(PyExc_ValueError, "attention_mask: expected the shape of input_ids %s, got %s", want,
+                     v2t_py_shape_str(*mask));
         return -1;
     }
     if (*types && !PyArray_SAMESHAPE(*types, *ids)) {
-        PyErr_Format(PyExc_ValueError, "token_type_ids: expected the shape of input_ids %s, got %s",
-                     v2t_py_shape_str(*ids), v2t_py_shape_str(*types));
+        char want[160]; /* v2t_py_shape_str reuses one buffer */
+        snprintf(want, sizeof want, "%s", v2t_py_shape_str(*ids));
+        PyErr_Format(PyExc_ValueError, "token_type_ids: expected the shape of input_ids %s, got %s", want,
+                     v2t_py_shape_str(*types));
         return -1;
     }
     return 0;
