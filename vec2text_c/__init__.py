@@ -6,8 +6,9 @@ _preload_onednn()
 from . import _core  # noqa: E402
 from .bert import BertModel  # noqa: E402
 from .embedders import Embedder, load_embedder  # noqa: E402
+from .t5 import T5Config, T5Model  # noqa: E402
 from .tokenizers import WordPieceTokenizer  # noqa: E402
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "BertModel", "Embedder", "WordPieceTokenizer", "load_embedder"]
+__all__ = ["BertModel", "Embedder", "T5Config", "T5Model", "WordPieceTokenizer", "__version__", "load_embedder"]

@@ -39,8 +39,17 @@ const char *v2t_py_shape_str(PyArrayObject *a);
 /* Registration hooks, one per binding file (return 0 on success, -1 with an exception). */
 int v2t_py_init_safetensors(PyObject *m);
 int v2t_py_init_kernels(PyObject *m);
+int v2t_py_init_t5(PyObject *m);
+int v2t_py_init_t5_hooks(PyObject *m); /* called by v2t_py_init_t5 */
+int v2t_py_init_align(PyObject *m);
+int v2t_py_init_mlp(PyObject *m);
+int v2t_py_init_vec2vec(PyObject *m);
 int v2t_py_init_wordpiece(PyObject *m);
 int v2t_py_init_bert(PyObject *m);
+
+/* The loaded model behind a vec2text_c._core.T5 object (borrowed; lives as long as the object),
+ * or NULL with TypeError/ValueError set. */
+struct v2t_t5_model *v2t_py_t5_model(PyObject *obj);
 /* Installs the Ctrl-C hook used by long calls (core/interrupt.h). */
 void v2t_py_install_interrupt_hook(void);
 
