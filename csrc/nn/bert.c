@@ -275,21 +275,46 @@ static v2t_status reserve(v2t_buffer *b, int64_t rows, int64_t cols, const char 
     return v2t_buffer_reserve(b, n ? n : sizeof(float), what);
 }
 
-// ids, type_ids, mask: [B, T]; h: [B, T, D] (the residual stream, overwritten)
+/* The linear layers run over the rows in slabs of at most BERT_SLAB rows, the last slab rounded
+ * up to a multiple of BERT_ROW_ALIGN (the activation buffers have room for those extra rows,
+ * which are computed and ignored). oneDNN keeps one primitive per row count, so this bounds
+ * the row counts a model ever sees to BERT_SLAB / BERT_ROW_ALIGN, however many batch shapes
+ * an embedder meets. */
+#define BERT_SLAB 256
+#define BERT_ROW_ALIGN 16
+
+static int64_t padded_rows(int64_t M) { return (M + BERT_ROW_ALIGN - 1) / BERT_ROW_ALIGN * BERT_ROW_ALIGN; }
+
+// x: [M, in] (row stride ldx) -> y: [M, out] (ldy); rows up to padded_rows(M) must exist
+static v2t_status linear_rows(const v2t_linear *l, v2t_exec *ex, const float *x, int64_t ldx, int64_t M, float *y,
+                              int64_t ldy)
+{
+    for (int64_t r = 0; r < M; r += BERT_SLAB) {
+        const int64_t n = M - r < BERT_SLAB ? padded_rows(M - r) : BERT_SLAB;
+        V2T_TRY(v2t_linear_forward(l, ex, x + r * ldx, ldx, n, y + r * ldy, ldy));
+    }
+    return V2T_OK;
+}
+
+// ids, type_ids, mask: [B, T] -> s->hidden: [B, T, D] (plus padding rows)
 static v2t_status encode(const v2t_bert *m, v2t_bert_state *s, const int32_t *ids, const int32_t *type_ids,
-                         const int32_t *mask, int64_t B, int64_t T, float *h)
+                         const int32_t *mask, int64_t B, int64_t T)
 {
     const v2t_bert_config *c = &m->cfg;
-    const int64_t D = c->hidden_size, I = c->intermediate_size, M = B * T;
+    const int64_t D = c->hidden_size, I = c->intermediate_size, M = B * T, Mp = padded_rows(M);
     if (!s->ready)
         return v2t_fail(V2T_ERR_VALUE, "bert state: not initialised");
     V2T_TRY(check_inputs(m, ids, type_ids, mask, B, T));
+    V2T_TRY(reserve(&s->hidden, Mp, D, "BERT hidden states"));
     if (M == 0)
         return V2T_OK;
-    V2T_TRY(reserve(&s->qkv, M, 3 * D, "BERT query/key/value"));
-    V2T_TRY(reserve(&s->ctx, M, D, "BERT attention output"));
-    V2T_TRY(reserve(&s->ffn, M, I, "BERT feed-forward activations"));
-    float *qkv = s->qkv.data, *ctx = s->ctx.data, *ffn = s->ffn.data;
+    V2T_TRY(reserve(&s->qkv, Mp, 3 * D, "BERT query/key/value"));
+    V2T_TRY(reserve(&s->ctx, Mp, D, "BERT attention output"));
+    V2T_TRY(reserve(&s->ffn, Mp, I, "BERT feed-forward activations"));
+    float *h = s->hidden.data, *qkv = s->qkv.data, *ctx = s->ctx.data, *ffn = s->ffn.data;
+    /* padding rows start finite; attention never writes ctx's */
+    memset(h + M * D, 0, (size_t)((Mp - M) * D) * sizeof(float));
+    memset(ctx + M * D, 0, (size_t)((Mp - M) * D) * sizeof(float));
 
     /* embeddings: (word + token type) + position, then LayerNorm */
     for (int64_t b = 0; b < B; b++) {
@@ -318,12 +343,12 @@ static v2t_status encode(const v2t_bert *m, v2t_bert_state *s, const int32_t *id
     for (int64_t l = 0; l < c->num_layers; l++) {
         const v2t_bert_layer *ly = &m->layers[l];
         V2T_TRY(v2t_poll_interrupt());
-        V2T_TRY(v2t_linear_forward(&ly->qkv, &s->ex, h, D, M, qkv, 3 * D));
+        V2T_TRY(linear_rows(&ly->qkv, &s->ex, h, D, M, qkv, 3 * D));
         V2T_TRY(v2t_attention(&a, &s->attn));
-        V2T_TRY(v2t_linear_forward(&ly->attn_out, &s->ex, ctx, D, M, h, D)); /* h += ... */
+        V2T_TRY(linear_rows(&ly->attn_out, &s->ex, ctx, D, M, h, D)); /* h += ... */
         v2t_layernorm(h, D, M, D, ly->ln1_w, ly->ln1_b, c->layer_norm_eps, h, D);
-        V2T_TRY(v2t_linear_forward(&ly->ffn_in, &s->ex, h, D, M, ffn, I));
-        V2T_TRY(v2t_linear_forward(&ly->ffn_out, &s->ex, ffn, I, M, h, D)); /* h += ... */
+        V2T_TRY(linear_rows(&ly->ffn_in, &s->ex, h, D, M, ffn, I));
+        V2T_TRY(linear_rows(&ly->ffn_out, &s->ex, ffn, I, M, h, D)); /* h += ... */
         v2t_layernorm(h, D, M, D, ly->ln2_w, ly->ln2_b, c->layer_norm_eps, h, D);
     }
     return V2T_OK;
@@ -332,7 +357,10 @@ static v2t_status encode(const v2t_bert *m, v2t_bert_state *s, const int32_t *id
 v2t_status v2t_bert_forward(const v2t_bert *m, v2t_bert_state *s, const int32_t *ids, const int32_t *type_ids,
                             const int32_t *mask, int64_t B, int64_t T, float *out)
 {
-    return encode(m, s, ids, type_ids, mask, B, T, out);
+    V2T_TRY(encode(m, s, ids, type_ids, mask, B, T));
+    if (B * T > 0)
+        memcpy(out, s->hidden.data, (size_t)(B * T * m->cfg.hidden_size) * sizeof(float));
+    return V2T_OK;
 }
 
 v2t_status v2t_bert_embed(const v2t_bert *m, v2t_bert_state *s, const int32_t *ids, const int32_t *type_ids,
@@ -342,8 +370,7 @@ v2t_status v2t_bert_embed(const v2t_bert *m, v2t_bert_state *s, const int32_t *i
     const int64_t D = m->cfg.hidden_size;
     if (pooling != V2T_POOL_MEAN && pooling != V2T_POOL_CLS)
         return v2t_fail(V2T_ERR_VALUE, "pooling: expected mean (0) or cls (1), got %d", (int)pooling);
-    V2T_TRY(reserve(&s->hidden, B * T, D, "BERT hidden states"));
-    V2T_TRY(encode(m, s, ids, type_ids, mask, B, T, s->hidden.data));
+    V2T_TRY(encode(m, s, ids, type_ids, mask, B, T));
     v2t_pool(pooling, s->hidden.data, mask, B, T, D, out);
     if (normalize)
         v2t_l2_normalize(out, B, D);
