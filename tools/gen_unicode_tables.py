@@ -1,18 +1,21 @@
 """Generate csrc/tokenize/unicode_tables.c: the character data BERT's WordPiece tokenizer needs.
 
-    /work/main/.venv/bin/python tools/gen_unicode_tables.py [--check]
+    python tools/gen_unicode_tables.py [--check]     (needs the `tokenizers` package)
 
 Why the tables come from the `tokenizers` library and not from Python's `unicodedata` alone:
 the tokenizer that transformers returns for a BERT checkpoint (`BertTokenizerFast`, also what
 sentence-transformers runs) is the Rust `tokenizers` library, whose Unicode data (control and
 mark categories, punctuation, NFD decompositions) is older than Python's `unicodedata`. On
-Python 3.11 (Unicode 14.0.0) against tokenizers 0.20.3 the two disagree on ~1,700 assigned code
-points (marks added after Unicode 9, a few recategorised characters, new decompositions) and on
-every unassigned one (Python's slow tokenizer drops category Cn, the Rust one keeps it). So each
-property is read off the reference itself, one code point at a time, through the public
-normalizer / pre-tokenizer components that `BertNormalizer` and `BertPreTokenizer` are made of.
-`unicodedata` supplies the canonical combining classes (stable across Unicode versions once a
-character is assigned); each nonzero class is confirmed against the reference's NFD reordering.
+Python 3.11 (Unicode 14.0.0) against tokenizers 0.20.3, BERT normalisation computed from
+`unicodedata` the way transformers' slow BertTokenizer does it differs from the reference on 655
+assigned code points (384 nonspacing marks and 13 format characters newer than the Rust crates'
+tables, 2 spacing marks recategorised or given a decomposition since, and U+2B820..U+2B91F,
+which the Rust code does not pad as CJK) and on every unassigned one (category Cn: dropped by
+the slow tokenizer, kept by the fast one). So each property is read off the reference itself,
+one code point at a time, through the public normalizer / pre-tokenizer components that
+`BertNormalizer` and `BertPreTokenizer` are made of. `unicodedata` supplies the canonical
+combining classes (stable across Unicode versions once a character is assigned); each nonzero
+class is confirmed against the reference's NFD reordering.
 The script then replays the C algorithm over the generated tables in Python and checks it
 against the reference normalizer on every code point and on random mark sequences.
 """
