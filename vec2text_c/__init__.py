@@ -4,8 +4,11 @@ from ._loader import preload_onednn as _preload_onednn
 _preload_onednn()
 
 from . import _core  # noqa: E402
+from .bert import BertModel  # noqa: E402
+from .embedders import Embedder, load_embedder  # noqa: E402
 from .t5 import T5Config, T5Model  # noqa: E402
+from .tokenizers import WordPieceTokenizer  # noqa: E402
 
 __version__ = "0.1.0"
 
-__all__ = ["T5Config", "T5Model", "__version__"]
+__all__ = ["BertModel", "Embedder", "T5Config", "T5Model", "WordPieceTokenizer", "__version__", "load_embedder"]
