@@ -3,9 +3,10 @@ then the masked mean of its final hidden states. No Dense layer and no L2 normal
 vec2text uses `AutoModel.from_pretrained(...).encoder` directly, not the sentence-transformers
 pipeline (which would add Dense 768->768 and Normalize, a different space).
 
-`load_gtr_embedder(dir)` takes a directory with a T5 encoder (`config.json` + weights; the root
-of sentence-transformers/gtr-t5-base, or a T5EncoderModel / T5Model save) and its T5
-tokenizer (`spiece.model`, optionally `tokenizer.json`).
+`load_gtr_embedder(dir)`, also reached as `load_embedder(dir, recipe="gtr")`, takes a directory
+with a T5 encoder (`config.json` + weights; the root of sentence-transformers/gtr-t5-base, or a
+T5EncoderModel / T5Model save) and its T5 tokenizer (`spiece.model`, optionally
+`tokenizer.json`).
 """
 from __future__ import annotations
 
@@ -81,3 +82,13 @@ def load_gtr_embedder(path: str | os.PathLike, spec: tuple | None = None):
         max_seq_length=_max_seq_length(d),
         spec=spec if spec is not None else (os.fspath(d), "gtr"),
     )
+
+
+def _register_recipe() -> None:
+    """Make `load_embedder(path, recipe="gtr")` build this recipe."""
+    from . import embedders
+
+    embedders.RECIPES["gtr"] = lambda d, spec: load_gtr_embedder(d, spec)
+
+
+_register_recipe()

@@ -35,6 +35,8 @@ PyMODINIT_FUNC PyInit__core(void)
         v2t_py_init_mlp,
         v2t_py_init_vec2vec,
         v2t_py_init_generate,
+        v2t_py_init_wordpiece,
+        v2t_py_init_bert,
         v2t_py_init_vec2text,
     };
     int failed = 0;

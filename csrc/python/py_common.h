@@ -45,6 +45,8 @@ int v2t_py_init_align(PyObject *m);
 int v2t_py_init_mlp(PyObject *m);
 int v2t_py_init_vec2vec(PyObject *m);
 int v2t_py_init_generate(PyObject *m);
+int v2t_py_init_wordpiece(PyObject *m);
+int v2t_py_init_bert(PyObject *m);
 int v2t_py_init_vec2text(PyObject *m);
 
 /* The loaded model behind a vec2text_c._core.T5 object (borrowed; lives as long as the object),
