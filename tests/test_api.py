@@ -442,3 +442,21 @@ def test_corrector_pickles_by_reference():
     c2 = pickle.loads(pickle.dumps(c))
     E = targets(KIND)[:4]
     assert vec2text_c.invert_embeddings(E, c2, num_steps=0) == vec2text_c.invert_embeddings(E, c, num_steps=0)
+
+
+@pytest.mark.parametrize("kind", ["gtr", "bert"])
+def test_embedder_named_in_the_checkpoint_is_found_in_the_hf_cache(kind, tmp_path, monkeypatch):
+    """embedder=None: `gtr_base` -> sentence-transformers/gtr-t5-base with vec2text's GTR recipe,
+    a `sentence-transformers/...` name -> that repository's pipeline, both from the HF cache."""
+    art = artifacts(kind)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    repo = "sentence-transformers/gtr-t5-base" if kind == "gtr" else art.embedder_name
+    snap = _fake_repo(tmp_path, repo, None)
+    for f in Path(art.embedder_dir).iterdir():
+        (snap / f.name).symlink_to(f.resolve())
+    c = vec2text_c.load_corrector(art.inversion_dir, art.corrector_dir)
+    E = targets(kind)
+    assert vec2text_c.invert_embeddings(E, c, num_steps=1, sequence_beam_width=2) == reference_strings(kind, E, 1, 2)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty"))
+    with pytest.raises(vec2text_c.MissingModelFilesError, match=repo.replace("/", ".")):
+        vec2text_c.load_corrector(art.inversion_dir, art.corrector_dir)
