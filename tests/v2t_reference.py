@@ -193,6 +193,18 @@ def _single_threaded(fn):
     return wrapper
 
 
+def _vec2text():
+    """Import vec2text. Its `experiments` module turns torch's dynamo logs up to INFO at import
+    time (noise at interpreter exit); put them back to warnings."""
+    import logging
+
+    import torch
+    import vec2text
+
+    torch._logging.set_logs(dynamo=logging.WARNING)
+    return vec2text
+
+
 # --------------------------------------------------------------------------------------------
 # Real sentences
 # --------------------------------------------------------------------------------------------
@@ -261,7 +273,7 @@ def read_sentences(data_dir: str | os.PathLike | None = None) -> list[str]:
 
 
 def _training_sentences(data_dir) -> list[str]:
-    return read_sentences(data_dir)[:4000]
+    return read_sentences(data_dir)[:2000]
 
 
 # --------------------------------------------------------------------------------------------
@@ -779,7 +791,7 @@ def _embedding_stats(inversion_model, sentences: Sequence[str]):
     import torch
 
     tok = inversion_model.embedder_tokenizer
-    enc = tok(list(sentences), max_length=128, truncation=True, padding="max_length", return_tensors="pt")
+    enc = tok(list(sentences), max_length=128, truncation=True, padding=True, return_tensors="pt")
     with torch.no_grad():
         e = inversion_model.call_embedding_model(input_ids=enc.input_ids, attention_mask=enc.attention_mask)
     e = e.double()
@@ -827,12 +839,12 @@ def _build_shared(root: Path, data_dir) -> None:
 
 
 def _build_checkpoints(kind: str, root: Path, data_dir, embedder_dir: Path, name: str) -> None:
-    import vec2text
+    vec2text = _vec2text()
 
     inv_dir, cor_dir = root / f"inversion_{kind}", root / f"corrector_{kind}"
     if _done(inv_dir) and _done(cor_dir):
         return
-    calib = read_sentences(data_dir)[4000:4256]
+    calib = read_sentences(data_dir)[4000:4064]
     with offline_vec2text(cwd=root):
         gen = _seeded(SEEDS["inversion"] + (0 if kind == "gtr" else 100))
         cfg = vec2text.models.config.InversionConfig(**inversion_config_fields(root / "t5_inverter", name))
@@ -861,7 +873,7 @@ def _build_checkpoints(kind: str, root: Path, data_dir, embedder_dir: Path, name
 
 def load_reference_corrector(inversion_dir: Path, corrector_dir: Path, cwd: Path):
     """vec2text's own from_pretrained on the saved directories, then vec2text.api.load_corrector."""
-    import vec2text
+    vec2text = _vec2text()
 
     with offline_vec2text(cwd=cwd), _preserve_global_rng():
         inv = vec2text.models.InversionModel.from_pretrained(str(inversion_dir))
@@ -928,6 +940,178 @@ def tensor_names(checkpoint_dir) -> dict[str, tuple[int, ...]]:
 
 
 # --------------------------------------------------------------------------------------------
+# torch.topk's order for ties
+# --------------------------------------------------------------------------------------------
+
+
+def torch_cpu_topk_order(values: Sequence[float]) -> list[int]:
+    """The index order of `torch.tensor(values).topk(k=len(values))` on CPU (largest, sorted),
+    ties included: what the sequence-level beam search of vec2text sorts its candidates with.
+
+    PyTorch's CPU kernel (aten/src/ATen/native/TopKImpl.h) fills (value, index) pairs and, for
+    k*64 > n (always so here, k == n), runs libstdc++'s std::nth_element(first, first+k-1,
+    last, greater) and then std::sort(first, first+k-1, greater), with `greater` = "x is NaN
+    and y is not, or x > y". Neither is stable, so equal values come out in the order these
+    two algorithms leave them. This is a line-by-line port of the libstdc++ (GCC 12)
+    algorithms, compared with torch.topk in tests/test_v2t_reference.py.
+    """
+    import math
+
+    q = [(float(np.float32(v)), i) for i, v in enumerate(values)]
+    n = len(q)
+    if n == 0:
+        return []
+
+    def comp(x, y):
+        return (math.isnan(x[0]) and not math.isnan(y[0])) or x[0] > y[0]
+
+    def lg(m):
+        return m.bit_length() - 1
+
+    def move_median_to_first(result, a, b, c):
+        if comp(q[a], q[b]):
+            if comp(q[b], q[c]):
+                q[result], q[b] = q[b], q[result]
+            elif comp(q[a], q[c]):
+                q[result], q[c] = q[c], q[result]
+            else:
+                q[result], q[a] = q[a], q[result]
+        elif comp(q[a], q[c]):
+            q[result], q[a] = q[a], q[result]
+        elif comp(q[b], q[c]):
+            q[result], q[c] = q[c], q[result]
+        else:
+            q[result], q[b] = q[b], q[result]
+
+    def unguarded_partition(first, last, pivot):
+        while True:
+            while comp(q[first], q[pivot]):
+                first += 1
+            last -= 1
+            while comp(q[pivot], q[last]):
+                last -= 1
+            if not first < last:
+                return first
+            q[first], q[last] = q[last], q[first]
+            first += 1
+
+    def unguarded_partition_pivot(first, last):
+        mid = first + (last - first) // 2
+        move_median_to_first(first, first + 1, mid, last - 1)
+        return unguarded_partition(first + 1, last, first)
+
+    def unguarded_linear_insert(last):
+        val = q[last]
+        nxt = last - 1
+        while comp(val, q[nxt]):
+            q[last] = q[nxt]
+            last = nxt
+            nxt -= 1
+        q[last] = val
+
+    def insertion_sort(first, last):
+        if first == last:
+            return
+        for i in range(first + 1, last):
+            if comp(q[i], q[first]):
+                val = q[i]
+                q[first + 1 : i + 1] = q[first:i]
+                q[first] = val
+            else:
+                unguarded_linear_insert(i)
+
+    def adjust_heap(first, hole, length, value):
+        top = hole
+        child = hole
+        while child < (length - 1) // 2:
+            child = 2 * (child + 1)
+            if comp(q[first + child], q[first + child - 1]):
+                child -= 1
+            q[first + hole] = q[first + child]
+            hole = child
+        if (length & 1) == 0 and child == (length - 2) // 2:
+            child = 2 * (child + 1)
+            q[first + hole] = q[first + child - 1]
+            hole = child - 1
+        parent = (hole - 1) // 2
+        while hole > top and comp(q[first + parent], value):
+            q[first + hole] = q[first + parent]
+            hole = parent
+            parent = (hole - 1) // 2
+        q[first + hole] = value
+
+    def make_heap(first, last):
+        length = last - first
+        if length < 2:
+            return
+        parent = (length - 2) // 2
+        while True:
+            adjust_heap(first, parent, length, q[first + parent])
+            if parent == 0:
+                return
+            parent -= 1
+
+    def pop_heap(first, last, result):
+        value = q[result]
+        q[result] = q[first]
+        adjust_heap(first, 0, last - first, value)
+
+    def heap_select(first, middle, last):
+        make_heap(first, middle)
+        for i in range(middle, last):
+            if comp(q[i], q[first]):
+                pop_heap(first, middle, i)
+
+    def sort_heap(first, last):
+        while last - first > 1:
+            last -= 1
+            pop_heap(first, last, last)
+
+    def introselect(first, nth, last, depth):
+        while last - first > 3:
+            if depth == 0:
+                heap_select(first, nth + 1, last)
+                q[first], q[nth] = q[nth], q[first]
+                return
+            depth -= 1
+            cut = unguarded_partition_pivot(first, last)
+            if cut <= nth:
+                first = cut
+            else:
+                last = cut
+        insertion_sort(first, last)
+
+    def introsort_loop(first, last, depth):
+        while last - first > 16:
+            if depth == 0:
+                heap_select(first, last, last)
+                sort_heap(first, last)
+                return
+            depth -= 1
+            cut = unguarded_partition_pivot(first, last)
+            introsort_loop(cut, last, depth)
+            last = cut
+
+    def final_insertion_sort(first, last):
+        if last - first > 16:
+            insertion_sort(first, first + 16)
+            for i in range(first + 16, last):
+                unguarded_linear_insert(i)
+        else:
+            insertion_sort(first, last)
+
+    k = n
+    nth = k - 1
+    if nth != n:
+        introselect(0, nth, n, lg(n) * 2)
+    end = k - 1
+    if end > 0:
+        introsort_loop(0, end, lg(end) * 2)
+        final_insertion_sort(0, end)
+    return [i for _, i in q[:k]]
+
+
+# --------------------------------------------------------------------------------------------
 # Calling the reference
 # --------------------------------------------------------------------------------------------
 
@@ -944,11 +1128,17 @@ def _as_tensor(x, dtype=None):
 
 @_single_threaded
 def reference_invert(corrector, embeddings, num_steps=None, sequence_beam_width=0, trace=None) -> list[str]:
-    """`vec2text.api.invert_embeddings`. With a list as `trace`, each correction round appends
-    {"round", "ids", "hypothesis_embedding", "best_scores"} (what `_generate_with_beam` returned)
-    and the step-0 hypothesis is appended first as {"round": -1, "ids", "hypothesis_embedding"}."""
+    """`vec2text.api.invert_embeddings(embeddings, corrector, num_steps, sequence_beam_width)`.
+
+    With a list as `trace`, the loop's intermediate results are appended to it, in order:
+      {"stage": "hypothesis", "ids", "hypothesis_embedding"}  the step-0 hypothesis
+      {"stage": "generate", "round", "ids"}  every row the corrector's beam search returned
+          (input rows x num_return_sequences, example-major), before any selection
+      {"stage": "round", "round", "ids", "hypothesis_embedding", "best_scores"}  what
+          `Corrector._generate_with_beam` kept (best_scores None without selection)
+    """
     import torch
-    import vec2text
+    vec2text = _vec2text()
 
     emb = _as_tensor(embeddings, torch.float32)
     if trace is None:
@@ -957,33 +1147,39 @@ def reference_invert(corrector, embeddings, num_steps=None, sequence_beam_width=
         )
     orig_round = corrector._generate_with_beam
     orig_hyp = corrector._get_hypothesis_uncached
+    orig_generate = corrector.model.generate
+    state = {"round": 0}
+
+    def np_(t):
+        return None if t is None else t.detach().numpy().copy()
 
     def round_(*args, **kwargs):
+        state["round"] = kwargs["num_recursive_steps_so_far"]
         ids, hyp_emb, best = orig_round(*args, **kwargs)
         trace.append(
             {
-                "round": kwargs.get("num_recursive_steps_so_far"),
-                "ids": ids.detach().numpy().copy(),
-                "hypothesis_embedding": hyp_emb.detach().numpy().copy(),
-                "best_scores": None if best is None else best.detach().numpy().copy(),
+                "stage": "round",
+                "round": state["round"],
+                "ids": np_(ids),
+                "hypothesis_embedding": np_(hyp_emb),
+                "best_scores": np_(best),
             }
         )
         return ids, hyp_emb, best
 
+    def generate_(*args, **kwargs):
+        out = orig_generate(*args, **kwargs)
+        trace.append({"stage": "generate", "round": state["round"], "ids": np_(out.sequences)})
+        return out
+
     def hyp_(*args, **kwargs):
         out = orig_hyp(*args, **kwargs)
-        trace.append(
-            {
-                "round": -1,
-                "ids": out[1].detach().numpy().copy(),
-                "hypothesis_embedding": out[3].detach().numpy().copy(),
-            }
-        )
+        trace.append({"stage": "hypothesis", "ids": np_(out[1]), "hypothesis_embedding": np_(out[3])})
         return out
 
     with mock.patch.object(corrector, "_generate_with_beam", round_), mock.patch.object(
         corrector, "_get_hypothesis_uncached", hyp_
-    ):
+    ), mock.patch.object(corrector.model, "generate", generate_):
         return vec2text.api.invert_embeddings(
             emb, corrector, num_steps=num_steps, sequence_beam_width=sequence_beam_width
         )
@@ -991,7 +1187,7 @@ def reference_invert(corrector, embeddings, num_steps=None, sequence_beam_width=
 
 @_single_threaded
 def reference_invert_strings(corrector, strings, num_steps=None, sequence_beam_width=0) -> list[str]:
-    import vec2text
+    vec2text = _vec2text()
 
     return vec2text.api.invert_strings(
         list(strings), corrector, num_steps=num_steps, sequence_beam_width=sequence_beam_width
@@ -1009,7 +1205,7 @@ def reference_embed(corrector, texts: Sequence[str], hypothesis: bool = False) -
     of `vec2text.api.invert_strings` (tokenised to at most 128 tokens, padded to 128);
     hypothesis=True: `Corrector.embed_generated_hypothesis` on these texts (truncated at the
     corrector's max_seq_length, padded to it)."""
-    import vec2text
+    vec2text = _vec2text()
 
     texts = list(texts)
     if not hypothesis:
