@@ -43,7 +43,7 @@ def random_t5(shape: str, cache_dir: Path, no_eos: bool = True):
     from transformers import T5Config, T5ForConditionalGeneration
 
     path = Path(cache_dir) / f"{shape}-random{'-noeos' if no_eos else ''}"
-    cfg = T5Config(vocab_size=32128, tie_word_embeddings=not no_eos, **T5_SHAPES[shape])
+    cfg = T5Config(vocab_size=32128, tie_word_embeddings=not no_eos, decoder_start_token_id=0, **T5_SHAPES[shape])
     if not (path / "model.safetensors").exists():
         torch.manual_seed(0)
         model = T5ForConditionalGeneration(cfg).eval()
@@ -52,6 +52,7 @@ def random_t5(shape: str, cache_dir: Path, no_eos: bool = True):
                 model.lm_head.weight[cfg.eos_token_id].zero_()
         model.save_pretrained(path, safe_serialization=True)
     model = T5ForConditionalGeneration.from_pretrained(path).eval()
+    model.generation_config.decoder_start_token_id = 0  # as real T5 checkpoints set it (older caches lack it)
     return path, model
 
 

@@ -4,6 +4,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+# oneDNN's OpenMP threads spin while waiting; on a shared, oversubscribed machine that makes
+# many small matmuls (k-means, training steps) up to 10x slower. Sleeping waiters fix it; the
+# variable must be set before libgomp loads (it is read once at load time).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]

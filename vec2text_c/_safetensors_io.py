@@ -74,7 +74,10 @@ def convert_pytorch_bin(bin_path: str | os.PathLike, out_path: str | os.PathLike
             f"save_file({{k: v.contiguous() for k, v in torch.load('{bin_path}', map_location='cpu', weights_only=True).items()}}, "
             f"'{out}')\""
         ) from None
-    state = torch.load(str(bin_path), map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(str(bin_path), map_location="cpu", weights_only=True)
+    except Exception as e:  # unpickling errors come in many types
+        raise ValueError(f"{bin_path}: cannot read this PyTorch checkpoint to convert it to safetensors: {e}") from e
     if not isinstance(state, Mapping):
         raise ValueError(f"{bin_path}: expected a state dict (name -> tensor), got {type(state).__name__}")
     arrays = {}

@@ -1,4 +1,3 @@
-#define _GNU_SOURCE
 #include "safetensors.h"
 
 #include <errno.h>

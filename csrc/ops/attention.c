@@ -9,6 +9,7 @@
 static inline float dot(const float *a, const float *b, int64_t n)
 {
     float s = 0.f;
+#pragma omp simd reduction(+ : s)
     for (int64_t d = 0; d < n; d++)
         s += a[d] * b[d];
     return s;
@@ -41,6 +42,7 @@ v2t_status v2t_attention(const v2t_attn_args *a, v2t_buffer *scratch)
                     mx = v > mx ? v : mx;
                 }
                 float sum = 0.f;
+#pragma omp simd reduction(+ : sum)
                 for (int64_t j = 0; j < tk; j++) {
                     s[j] = expf(s[j] - mx);
                     sum += s[j];

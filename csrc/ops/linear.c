@@ -6,16 +6,33 @@
 
 #include "dnnl_ctx.h"
 
-/* ---- process-wide primitive cache, keyed by shape and epilogue ---- */
+/* ---- process-wide primitive cache ----
+ *
+ * One entry per (shape, epilogue, dtype) holds the packed weight layout, chosen once by asking
+ * oneDNN for its preferred layout at a probe row count (brgemm blocked layouts; a runtime-M
+ * primitive would fall back to plain-layout gemm). Each entry then keeps one primitive per
+ * (M, ldx, ldy) actually used, all sharing that weight layout: decode steps reuse one M, so
+ * the lookup is a hash hit; a new encoder batch shape pays one primitive creation.
+ */
+
+#define V2T_PROBE_M 32
+#define V2T_MPRIM_BUCKETS 64
+
+typedef struct m_prim {
+    int64_t M, ldx, ldy;
+    dnnl_primitive_t prim;
+    size_t scratch_bytes;
+    struct m_prim *next;
+} m_prim;
 
 typedef struct prim_entry {
     int64_t in, out;
     v2t_act act;
     int accumulate, has_bias;
     v2t_dtype dtype;
-    dnnl_primitive_t prim;
     dnnl_memory_desc_t wmd; /* packed weights layout */
-    size_t scratch_bytes;
+    size_t probe_scratch;
+    m_prim *by_m[V2T_MPRIM_BUCKETS];
     struct prim_entry *next;
 } prim_entry;
 
@@ -32,7 +49,17 @@ static dnnl_alg_kind_t act_alg(v2t_act act)
     }
 }
 
-static v2t_status create_entry(prim_entry *e)
+#define STEP(call, what)                                                                                      \
+    do {                                                                                                      \
+        s = v2t_dnnl_check((call), (what));                                                                   \
+        if (s != V2T_OK)                                                                                      \
+            goto done;                                                                                        \
+    } while (0)
+
+/* Create a matmul primitive descriptor for M rows with the given weights descriptor
+ * (format_tag_any when wmd is NULL). */
+static v2t_status make_pd(const prim_entry *e, int64_t M, int64_t ldx, int64_t ldy, const_dnnl_memory_desc_t wmd,
+                          dnnl_primitive_desc_t *pd)
 {
     dnnl_engine_t eng = v2t_engine();
     if (!eng)
@@ -41,23 +68,15 @@ static v2t_status create_entry(prim_entry *e)
     dnnl_memory_desc_t src = NULL, wts = NULL, bias = NULL, dst = NULL;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_post_ops_t po = NULL;
-    dnnl_primitive_desc_t pd = NULL;
-    dnnl_dims_t sdims = {DNNL_RUNTIME_DIM_VAL, e->in};
-    dnnl_dims_t sstrides = {DNNL_RUNTIME_DIM_VAL, 1};
+    dnnl_dims_t sdims = {M, e->in}, sstrides = {ldx, 1};
     dnnl_dims_t wdims = {e->in, e->out};
     dnnl_dims_t bdims = {1, e->out};
-    dnnl_dims_t ddims = {DNNL_RUNTIME_DIM_VAL, e->out};
-    dnnl_dims_t dstrides = {DNNL_RUNTIME_DIM_VAL, 1};
+    dnnl_dims_t ddims = {M, e->out}, dstrides = {ldy, 1};
     dnnl_data_type_t wdt = e->dtype == V2T_DT_BF16 ? dnnl_bf16 : dnnl_f32;
-
-#define STEP(call, what)                                                                                      \
-    do {                                                                                                      \
-        s = v2t_dnnl_check((call), (what));                                                                   \
-        if (s != V2T_OK)                                                                                      \
-            goto done;                                                                                        \
-    } while (0)
+    *pd = NULL;
     STEP(dnnl_memory_desc_create_with_strides(&src, 2, sdims, dnnl_f32, sstrides), "describing matmul input");
-    STEP(dnnl_memory_desc_create_with_tag(&wts, 2, wdims, wdt, dnnl_format_tag_any), "describing weights");
+    if (!wmd)
+        STEP(dnnl_memory_desc_create_with_tag(&wts, 2, wdims, wdt, dnnl_format_tag_any), "describing weights");
     if (e->has_bias)
         STEP(dnnl_memory_desc_create_with_tag(&bias, 2, bdims, dnnl_f32, dnnl_ab), "describing bias");
     STEP(dnnl_memory_desc_create_with_strides(&dst, 2, ddims, dnnl_f32, dstrides), "describing matmul output");
@@ -69,15 +88,9 @@ static v2t_status create_entry(prim_entry *e)
     if (e->accumulate)
         STEP(dnnl_post_ops_append_sum(po, 1.f, 0, dnnl_data_type_undef), "adding residual sum post-op");
     STEP(dnnl_primitive_attr_set_post_ops(attr, po), "attaching post-ops");
-    STEP(dnnl_matmul_primitive_desc_create(&pd, eng, src, wts, bias, dst, attr), "creating matmul descriptor");
-    STEP(dnnl_memory_desc_clone(&e->wmd, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0)),
-         "querying packed weights layout");
-    e->scratch_bytes = dnnl_memory_desc_get_size(dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0));
-    STEP(dnnl_primitive_create(&e->prim, pd), "creating matmul primitive");
-#undef STEP
+    STEP(dnnl_matmul_primitive_desc_create(pd, eng, src, wmd ? wmd : wts, bias, dst, attr),
+         "creating matmul descriptor");
 done:
-    if (pd)
-        dnnl_primitive_desc_destroy(pd);
     if (po)
         dnnl_post_ops_destroy(po);
     if (attr)
@@ -90,6 +103,21 @@ done:
         dnnl_memory_desc_destroy(bias);
     if (dst)
         dnnl_memory_desc_destroy(dst);
+    return s;
+}
+
+/* Choose the packed weight layout with a probe primitive. */
+static v2t_status create_entry(prim_entry *e)
+{
+    v2t_status s = V2T_OK;
+    dnnl_primitive_desc_t pd = NULL;
+    STEP(make_pd(e, V2T_PROBE_M, e->in, e->out, NULL, &pd), "choosing the weight layout");
+    STEP(dnnl_memory_desc_clone(&e->wmd, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0)),
+         "querying packed weights layout");
+    e->probe_scratch = dnnl_memory_desc_get_size(dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0));
+done:
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
     return s;
 }
 
@@ -106,8 +134,12 @@ static v2t_status get_entry(int64_t in, int64_t out, v2t_act act, int accumulate
     if (!e) {
         s = v2t_calloc((void **)&e, sizeof *e, "matmul cache entry");
         if (s == V2T_OK) {
-            *e = (prim_entry){.in = in, .out = out, .act = act, .accumulate = accumulate, .has_bias = has_bias,
-                              .dtype = dtype};
+            e->in = in;
+            e->out = out;
+            e->act = act;
+            e->accumulate = accumulate;
+            e->has_bias = has_bias;
+            e->dtype = dtype;
             s = create_entry(e);
             if (s == V2T_OK) {
                 e->next = g_cache;
@@ -122,6 +154,40 @@ static v2t_status get_entry(int64_t in, int64_t out, v2t_act act, int accumulate
     }
     pthread_mutex_unlock(&g_cache_lock);
     *found = e;
+    return s;
+}
+
+/* The primitive for M rows with the given strides (created on first use, kept for the process). */
+static v2t_status get_m_prim(prim_entry *e, int64_t M, int64_t ldx, int64_t ldy, const m_prim **found)
+{
+    size_t h = (size_t)(M * 31 + ldx * 7 + ldy) % V2T_MPRIM_BUCKETS;
+    v2t_status s = V2T_OK;
+    dnnl_primitive_desc_t pd = NULL;
+    m_prim *mp = NULL;
+    pthread_mutex_lock(&g_cache_lock);
+    for (mp = e->by_m[h]; mp; mp = mp->next)
+        if (mp->M == M && mp->ldx == ldx && mp->ldy == ldy)
+            break;
+    if (!mp) {
+        STEP(v2t_calloc((void **)&mp, sizeof *mp, "matmul primitive"), "allocating");
+        mp->M = M;
+        mp->ldx = ldx;
+        mp->ldy = ldy;
+        STEP(make_pd(e, M, ldx, ldy, e->wmd, &pd), "creating matmul descriptor");
+        mp->scratch_bytes = dnnl_memory_desc_get_size(dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0));
+        STEP(dnnl_primitive_create(&mp->prim, pd), "creating matmul primitive");
+        mp->next = e->by_m[h];
+        e->by_m[h] = mp;
+    }
+done:
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+    if (s != V2T_OK && mp) {
+        v2t_free(mp);
+        mp = NULL;
+    }
+    pthread_mutex_unlock(&g_cache_lock);
+    *found = mp;
     return s;
 }
 
@@ -144,6 +210,8 @@ void v2t_exec_release(v2t_exec *ex)
     if (ex->stream)
         dnnl_stream_destroy((dnnl_stream_t)ex->stream);
     v2t_buffer_release(&ex->scratch);
+    v2t_buffer_release(&ex->stage_in);
+    v2t_buffer_release(&ex->stage_out);
     memset(ex, 0, sizeof *ex);
 }
 
@@ -163,12 +231,6 @@ static v2t_status pack_weights(const prim_entry *e, const float *w, void **packe
     dnnl_dims_t dims = {e->in, e->out};
     *packed = NULL;
     V2T_TRY(v2t_alloc(packed, bytes, "packed weights"));
-#define STEP(call, what)                                                                                      \
-    do {                                                                                                      \
-        s = v2t_dnnl_check((call), (what));                                                                   \
-        if (s != V2T_OK)                                                                                      \
-            goto done;                                                                                        \
-    } while (0)
     STEP(dnnl_memory_desc_create_with_tag(&user_md, 2, dims, dnnl_f32, dnnl_ba), "describing weights");
     STEP(dnnl_memory_create(&user_mem, user_md, eng, (void *)w), "wrapping weights");
     STEP(dnnl_memory_create(&packed_mem, e->wmd, eng, *packed), "wrapping packed weights");
@@ -178,7 +240,6 @@ static v2t_status pack_weights(const prim_entry *e, const float *w, void **packe
     dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, user_mem}, {DNNL_ARG_TO, packed_mem}};
     STEP(dnnl_primitive_execute(reorder, stream, 2, args), "packing weights");
     STEP(dnnl_stream_wait(stream), "packing weights");
-#undef STEP
 done:
     if (stream)
         dnnl_stream_destroy(stream);
@@ -216,7 +277,7 @@ v2t_status v2t_linear_init(v2t_linear *l, const float *w, const float *b, int64_
     l->accumulate = accumulate;
     l->dtype = dtype;
     l->prim = e; /* the cache entry: primitive + packed layout */
-    l->scratch_bytes = e->scratch_bytes;
+    l->scratch_bytes = e->probe_scratch;
     V2T_TRY(pack_weights(e, w, &l->weights));
     if (b) {
         v2t_status s = v2t_alloc((void **)&l->bias, (size_t)out * sizeof(float), "bias");
@@ -236,34 +297,60 @@ void v2t_linear_release(v2t_linear *l)
     memset(l, 0, sizeof *l);
 }
 
+/* oneDNN's brgemm kernels (the ones our packed layouts are made for) take only dense rows; a
+ * strided operand would drop the matmul to the reference implementation, ~100x slower. So a
+ * strided input is staged into a contiguous copy, and a strided output is produced contiguous
+ * and scattered back (with its old contents staged first when accumulating). */
+static v2t_status matmul_dense(const v2t_linear *l, v2t_exec *ex, const float *x, int64_t M, float *y);
+
+static void copy_rows(const float *src, int64_t lds, int64_t M, int64_t n, float *dst, int64_t ldd)
+{
+    for (int64_t m = 0; m < M; m++)
+        memcpy(dst + m * ldd, src + m * lds, (size_t)n * sizeof(float));
+}
+
 v2t_status v2t_linear_forward(const v2t_linear *l, v2t_exec *ex, const float *x, int64_t ldx, int64_t M, float *y,
                               int64_t ldy)
 {
     if (M == 0)
         return V2T_OK;
-    const prim_entry *e = l->prim;
+    if (ldx != l->in) {
+        V2T_TRY(v2t_buffer_reserve(&ex->stage_in, (size_t)(M * l->in) * sizeof(float), "staged matmul input"));
+        copy_rows(x, ldx, M, l->in, ex->stage_in.data, l->in);
+        x = ex->stage_in.data;
+    }
+    if (ldy == l->out)
+        return matmul_dense(l, ex, x, M, y);
+    V2T_TRY(v2t_buffer_reserve(&ex->stage_out, (size_t)(M * l->out) * sizeof(float), "staged matmul output"));
+    float *tmp = ex->stage_out.data;
+    if (l->accumulate)
+        copy_rows(y, ldy, M, l->out, tmp, l->out);
+    V2T_TRY(matmul_dense(l, ex, x, M, tmp));
+    copy_rows(tmp, l->out, M, l->out, y, ldy);
+    return V2T_OK;
+}
+
+// x: [M, in] dense, y: [M, out] dense
+static v2t_status matmul_dense(const v2t_linear *l, v2t_exec *ex, const float *x, int64_t M, float *y)
+{
+    const int64_t ldx = l->in, ldy = l->out;
+    prim_entry *e = l->prim;
+    const m_prim *mp;
+    V2T_TRY(get_m_prim(e, M, ldx, ldy, &mp));
     dnnl_engine_t eng = v2t_engine();
     v2t_status s = V2T_OK;
-    dnnl_memory_desc_t smd = NULL, dmd = NULL, bmd = NULL, scmd = NULL;
     dnnl_memory_t smem = NULL, wmem = NULL, bmem = NULL, dmem = NULL, scmem = NULL;
-    dnnl_dims_t sdims = {M, l->in}, sstr = {ldx, 1};
-    dnnl_dims_t ddims = {M, l->out}, dstr = {ldy, 1};
-    dnnl_dims_t bdims = {1, l->out};
-    dnnl_dims_t scdims = {(dnnl_dim_t)l->scratch_bytes};
-    V2T_TRY(v2t_buffer_reserve(&ex->scratch, l->scratch_bytes ? l->scratch_bytes : 64, "matmul scratchpad"));
-#define STEP(call, what)                                                                                      \
-    do {                                                                                                      \
-        s = v2t_dnnl_check((call), (what));                                                                   \
-        if (s != V2T_OK)                                                                                      \
-            goto done;                                                                                        \
-    } while (0)
-    STEP(dnnl_memory_desc_create_with_strides(&smd, 2, sdims, dnnl_f32, sstr), "describing matmul input");
-    STEP(dnnl_memory_desc_create_with_strides(&dmd, 2, ddims, dnnl_f32, dstr), "describing matmul output");
-    STEP(dnnl_memory_create(&smem, smd, eng, (void *)x), "wrapping matmul input");
+    const_dnnl_primitive_desc_t pd;
+    V2T_TRY(v2t_buffer_reserve(&ex->scratch, mp->scratch_bytes ? mp->scratch_bytes : 64, "matmul scratchpad"));
+    STEP(dnnl_primitive_get_primitive_desc(mp->prim, &pd), "querying matmul primitive");
+    STEP(dnnl_memory_create(&smem, dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0), eng, (void *)x),
+         "wrapping matmul input");
     STEP(dnnl_memory_create(&wmem, e->wmd, eng, l->weights), "wrapping weights");
-    STEP(dnnl_memory_create(&dmem, dmd, eng, y), "wrapping matmul output");
-    STEP(dnnl_memory_desc_create_with_tag(&scmd, 1, scdims, dnnl_u8, dnnl_a), "describing scratchpad");
-    STEP(dnnl_memory_create(&scmem, scmd, eng, ex->scratch.data), "wrapping scratchpad");
+    STEP(dnnl_memory_create(&dmem, dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0), eng, y),
+         "wrapping matmul output");
+    STEP(dnnl_memory_create(&scmem, dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0), eng,
+                            ex->scratch.data),
+         "wrapping scratchpad");
     dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, smem},
                                {DNNL_ARG_WEIGHTS, wmem},
                                {DNNL_ARG_DST, dmem},
@@ -271,22 +358,17 @@ v2t_status v2t_linear_forward(const v2t_linear *l, v2t_exec *ex, const float *x,
                                {DNNL_ARG_BIAS, NULL}};
     int nargs = 4;
     if (l->bias) {
-        STEP(dnnl_memory_desc_create_with_tag(&bmd, 2, bdims, dnnl_f32, dnnl_ab), "describing bias");
-        STEP(dnnl_memory_create(&bmem, bmd, eng, l->bias), "wrapping bias");
+        STEP(dnnl_memory_create(&bmem, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 1), eng, l->bias),
+             "wrapping bias");
         args[nargs++].memory = bmem;
     }
-    STEP(dnnl_primitive_execute(e->prim, (dnnl_stream_t)ex->stream, nargs, args), "running matmul");
+    STEP(dnnl_primitive_execute(mp->prim, (dnnl_stream_t)ex->stream, nargs, args), "running matmul");
     STEP(dnnl_stream_wait((dnnl_stream_t)ex->stream), "running matmul");
-#undef STEP
 done:
     if (smem) dnnl_memory_destroy(smem);
     if (wmem) dnnl_memory_destroy(wmem);
     if (bmem) dnnl_memory_destroy(bmem);
     if (dmem) dnnl_memory_destroy(dmem);
     if (scmem) dnnl_memory_destroy(scmem);
-    if (smd) dnnl_memory_desc_destroy(smd);
-    if (dmd) dnnl_memory_desc_destroy(dmd);
-    if (bmd) dnnl_memory_desc_destroy(bmd);
-    if (scmd) dnnl_memory_desc_destroy(scmd);
     return s;
 }

@@ -29,6 +29,7 @@ typedef enum v2t_dtype { V2T_DT_F32 = 0, V2T_DT_BF16 = 1 } v2t_dtype;
 typedef struct v2t_exec {
     void *stream; /* dnnl_stream_t */
     v2t_buffer scratch;
+    v2t_buffer stage_in, stage_out; /* contiguous copies of strided operands (see linear.c) */
 } v2t_exec;
 
 v2t_status v2t_exec_init(v2t_exec *ex);

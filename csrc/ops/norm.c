@@ -10,6 +10,7 @@ void v2t_rmsnorm(const float *x, int64_t ldx, int64_t M, int64_t D, const float 
         const float *xr = x + m * ldx;
         float *yr = y + m * ldy;
         float ss = 0.f;
+#pragma omp simd reduction(+ : ss)
         for (int64_t d = 0; d < D; d++)
             ss += xr[d] * xr[d];
         const float r = 1.f / sqrtf(ss / (float)D + eps);
@@ -26,10 +27,12 @@ void v2t_layernorm(const float *x, int64_t ldx, int64_t M, int64_t D, const floa
         const float *xr = x + m * ldx;
         float *yr = y + m * ldy;
         float mean = 0.f;
+#pragma omp simd reduction(+ : mean)
         for (int64_t d = 0; d < D; d++)
             mean += xr[d];
         mean /= (float)D;
         float var = 0.f;
+#pragma omp simd reduction(+ : var)
         for (int64_t d = 0; d < D; d++)
             var += (xr[d] - mean) * (xr[d] - mean);
         var /= (float)D;

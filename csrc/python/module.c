@@ -27,7 +27,19 @@ PyMODINIT_FUNC PyInit__core(void)
     PyObject *m = PyModule_Create(&module_def);
     if (!m)
         return NULL;
-    if (v2t_py_init_safetensors(m) < 0 || v2t_py_init_kernels(m) < 0) {
+    static int (*const inits[])(PyObject *) = {
+        v2t_py_init_safetensors,
+        v2t_py_init_kernels,
+        v2t_py_init_t5,
+        v2t_py_init_align,
+        v2t_py_init_mlp,
+        v2t_py_init_vec2vec,
+        v2t_py_init_generate,
+    };
+    int failed = 0;
+    for (size_t i = 0; i < sizeof inits / sizeof inits[0] && !failed; i++)
+        failed = inits[i](m) < 0;
+    if (failed) {
         Py_DECREF(m);
         return NULL;
     }

@@ -39,6 +39,23 @@ const char *v2t_py_shape_str(PyArrayObject *a);
 /* Registration hooks, one per binding file (return 0 on success, -1 with an exception). */
 int v2t_py_init_safetensors(PyObject *m);
 int v2t_py_init_kernels(PyObject *m);
+int v2t_py_init_t5(PyObject *m);
+int v2t_py_init_t5_hooks(PyObject *m); /* called by v2t_py_init_t5 */
+int v2t_py_init_align(PyObject *m);
+int v2t_py_init_mlp(PyObject *m);
+int v2t_py_init_vec2vec(PyObject *m);
+int v2t_py_init_generate(PyObject *m);
+
+/* The loaded model behind a vec2text_c._core.T5 object (borrowed; lives as long as the object),
+ * or NULL with TypeError/ValueError set. */
+struct v2t_t5_model *v2t_py_t5_model(PyObject *obj);
+/* generate's early_stopping argument: True, False or "never" -> V2T_EARLY_STOP_*; -1 with
+ * ValueError otherwise (py_generate.c). */
+int v2t_py_early_stopping(PyObject *o, int *out);
+/* Generated ids [n, T] int32 (v2t_generate's out_ids) -> new int64 array [n, max(lengths)],
+ * the array transformers' generate returns. */
+PyObject *v2t_py_generated_ids(const int32_t *ids, const int64_t *lengths, int64_t n, int64_t T);
+
 /* Installs the Ctrl-C hook used by long calls (core/interrupt.h). */
 void v2t_py_install_interrupt_hook(void);
 

@@ -3,6 +3,7 @@
 #include "py_common.h"
 
 #include "ops/attention.h"
+#include "ops/gemm.h"
 #include "ops/linear.h"
 #include "ops/norm.h"
 
@@ -190,6 +191,76 @@ exit:
     return result;
 }
 
+/* kernel_gemm(a, b, trans_a, trans_b, alpha=1, beta=0, c0=None, reference=False) -> C
+ * a: [M, K] or [K, M] (trans_a), b: [K, N] or [N, K] (trans_b), c0: [M, N]. Operands may be
+ * wider than used: a trailing column slice of a view is passed with its row stride. */
+static PyObject *kernel_gemm(PyObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"a", "b", "trans_a", "trans_b", "alpha", "beta", "c0", "reference", NULL};
+    PyObject *ao, *bo, *c0o = Py_None;
+    int ta = 0, tb = 0, reference = 0;
+    float alpha = 1.f, beta = 0.f;
+    PyArrayObject *a = NULL, *b = NULL, *c = NULL;
+    PyObject *result = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|ppffOp", kwlist, &ao, &bo, &ta, &tb, &alpha, &beta, &c0o,
+                                     &reference))
+        return NULL;
+    if (!(a = v2t_py_float_array(ao, "a", 2, 2)) || !(b = v2t_py_float_array(bo, "b", 2, 2)))
+        goto exit;
+    npy_intp M = PyArray_DIM(a, ta ? 1 : 0), K = PyArray_DIM(a, ta ? 0 : 1);
+    npy_intp N = PyArray_DIM(b, tb ? 0 : 1), Kb = PyArray_DIM(b, tb ? 1 : 0);
+    if (Kb != K) {
+        PyErr_Format(PyExc_ValueError, "b: inner dimension %lld does not match a's %lld", (long long)Kb,
+                     (long long)K);
+        goto exit;
+    }
+    npy_intp dims[2] = {M, N};
+    if (c0o != Py_None) {
+        PyArrayObject *c0 = v2t_py_float_array(c0o, "c0", 2, 2);
+        if (!c0)
+            goto exit;
+        if (PyArray_DIM(c0, 0) != M || PyArray_DIM(c0, 1) != N) {
+            PyErr_Format(PyExc_ValueError, "c0: expected shape [%lld, %lld], got %s", (long long)M, (long long)N,
+                         v2t_py_shape_str(c0));
+            Py_DECREF(c0);
+            goto exit;
+        }
+        c = (PyArrayObject *)PyArray_NewCopy(c0, NPY_CORDER);
+        Py_DECREF(c0);
+    } else {
+        c = (PyArrayObject *)PyArray_ZEROS(2, dims, NPY_FLOAT32, 0);
+    }
+    if (!c)
+        goto exit;
+    const float *ap = PyArray_DATA(a), *bp = PyArray_DATA(b);
+    float *cp = PyArray_DATA(c);
+    npy_intp lda = PyArray_DIM(a, 1), ldb = PyArray_DIM(b, 1);
+    v2t_status s = V2T_OK;
+    Py_BEGIN_ALLOW_THREADS
+    if (reference) {
+        v2t_gemm_ref(ta, tb, M, N, K, alpha, ap, lda, bp, ldb, beta, cp, N);
+    } else {
+        v2t_exec ex;
+        s = v2t_exec_init(&ex);
+        if (s == V2T_OK) {
+            s = v2t_gemm(&ex, ta, tb, M, N, K, alpha, ap, lda, bp, ldb, beta, cp, N);
+            v2t_exec_release(&ex);
+        }
+    }
+    Py_END_ALLOW_THREADS
+    if (s != V2T_OK) {
+        v2t_py_raise(s);
+        goto exit;
+    }
+    result = (PyObject *)c;
+    c = NULL;
+exit:
+    Py_XDECREF(a);
+    Py_XDECREF(b);
+    Py_XDECREF(c);
+    return result;
+}
+
 static PyMethodDef kernel_methods[] = {
     {"kernel_linear", (PyCFunction)(void (*)(void))kernel_linear, METH_VARARGS | METH_KEYWORDS,
      "Test hook: oneDNN linear (or the naive reference) on one input."},
@@ -197,6 +268,8 @@ static PyMethodDef kernel_methods[] = {
      "Test hook: multi-head attention kernel (or the naive reference)."},
     {"kernel_norm", (PyCFunction)(void (*)(void))kernel_norm, METH_VARARGS | METH_KEYWORDS,
      "Test hook: rmsnorm / layernorm kernel (or the naive reference)."},
+    {"kernel_gemm", (PyCFunction)(void (*)(void))kernel_gemm, METH_VARARGS | METH_KEYWORDS,
+     "Test hook: oneDNN general matmul C = alpha op(A) op(B) + beta C (or the naive reference)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -1,0 +1,125 @@
+"""Aligner benchmarks: side-by-side ratios, not timed tests.
+
+    python benchmarks/bench_align.py [ridge] [mlp] [vec2vec] [--rows N] [--repeat R]
+
+ridge:   Ridge fit on rows x 768 -> 384 (float32) against numpy.linalg.lstsq and the NumPy
+         normal equations (centre, X^T X + alpha I, X^T Y, solve), same data, same threads.
+mlp:     MLP aligner training steps per second against the same network in PyTorch (CPU).
+vec2vec: vec2vec training steps per second against the same networks in PyTorch (CPU).
+Ratios > 1 mean vec2text_c is faster. Times are the best of --repeat runs.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a source checkout
+
+
+def best_of(fn, repeat):
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def bench_ridge(rows, repeat):
+    from vec2text_c import align
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((rows, 768), dtype=np.float32)
+    Y = (X[:, :384] * 0.5 + 0.1 * rng.standard_normal((rows, 384), dtype=np.float32)).astype(np.float32)
+    alpha = 0.1
+
+    def ours():
+        return align.Ridge(alpha=alpha).fit(X, Y).W
+
+    def normal_equations():
+        mx, my = X.mean(0), Y.mean(0)
+        Xc, Yc = X - mx, Y - my
+        G = Xc.T @ Xc
+        G[np.diag_indices_from(G)] += alpha
+        return np.linalg.solve(G, Xc.T @ Yc)
+
+    def lstsq():
+        Xc, Yc = X - X.mean(0), Y - Y.mean(0)
+        return np.linalg.lstsq(Xc, Yc, rcond=None)[0]
+
+    W = ours()
+    ref = normal_equations().astype(np.float64)
+    err = np.abs(W - ref).max() / np.abs(ref).max()
+    t_ours = best_of(ours, repeat)
+    t_ne = best_of(normal_equations, repeat)
+    t_ls = best_of(lstsq, max(1, repeat // 2))
+    print(f"ridge fit {rows} x 768 -> 384 (float32), max rel. diff to NumPy normal equations {err:.1e}")
+    print(f"  vec2text_c Ridge       {t_ours * 1e3:9.1f} ms")
+    print(f"  NumPy normal equations {t_ne * 1e3:9.1f} ms   ratio {t_ne / t_ours:5.2f}x")
+    print(f"  numpy.linalg.lstsq     {t_ls * 1e3:9.1f} ms   ratio {t_ls / t_ours:5.2f}x")
+
+
+def bench_mlp(repeat, steps=40, batch=256, d_in=768, d_out=384):
+    import torch
+
+    from vec2text_c import _core, align
+
+    rng = np.random.default_rng(0)
+    n = steps * batch
+    X = rng.standard_normal((n, d_in), dtype=np.float32)
+    Y = rng.standard_normal((n, d_out), dtype=np.float32)
+    print(f"MLP training steps, batch {batch}, {d_in} -> {d_out}, torch threads {torch.get_num_threads()}")
+    for hidden, layers in [(d_out // 2, 3), (1024, 2)]:
+        model = align.MLP(hidden=hidden, layers=layers, seed=0)
+        params = model.init_params(d_in, d_out)
+        trainer = _core.MLPTrainer(model.widths, params)
+
+        def ours():
+            trainer.train_epoch(X, Y, batch, 1e-3, 0.01, 0.9, 0.999, 1e-8, 0)
+
+        mods = []
+        for i, (a, b) in enumerate(zip(model.widths[:-1], model.widths[1:])):
+            mods.append(torch.nn.Linear(a, b))
+            if i < len(model.widths) - 2:
+                mods.append(torch.nn.ReLU())
+        net = torch.nn.Sequential(*mods)
+        opt = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=0.01)
+        Xt, Yt = torch.from_numpy(X), torch.from_numpy(Y)
+
+        def theirs():
+            order = torch.randperm(n)
+            for b0 in range(0, n, batch):
+                idx = order[b0:b0 + batch]
+                opt.zero_grad()
+                torch.nn.functional.mse_loss(net(Xt[idx]), Yt[idx]).backward()
+                opt.step()
+
+        ours()
+        theirs()
+        t_ours = best_of(ours, repeat)
+        t_torch = best_of(theirs, repeat)
+        print(f"  widths {model.widths}: vec2text_c {steps / t_ours:8.1f} steps/s, "
+              f"PyTorch {steps / t_torch:8.1f} steps/s, ratio {t_torch / t_ours:5.2f}x")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("what", nargs="*", default=["ridge", "mlp", "vec2vec"])
+    ap.add_argument("--rows", type=int, default=100_000)
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    print(f"threads: OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, cpus={os.cpu_count()}")
+    if "ridge" in args.what:
+        bench_ridge(args.rows, args.repeat)
+    if "mlp" in args.what:
+        bench_mlp(args.repeat)
+
+
+if __name__ == "__main__":
+    main()

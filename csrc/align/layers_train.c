@@ -1,0 +1,174 @@
+/* Training layers. See layers_train.h. */
+#include "layers_train.h"
+
+#include <math.h>
+#include <string.h>
+
+void v2t_silu(const float *x, float *y, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] = x[i] / (1.f + expf(-x[i]));
+}
+
+void v2t_silu_backward(const float *x, const float *dy, float *dx, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        float s = 1.f / (1.f + expf(-x[i]));
+        dx[i] = dy[i] * s * (1.f + x[i] * (1.f - s));
+    }
+}
+
+void v2t_batchnorm_train(const float *x, int64_t B, int64_t D, const float *gamma, const float *beta, float eps,
+                         float momentum, float *running_mean, float *running_var, float *y, float *xhat,
+                         float *inv_std)
+{
+    for (int64_t j = 0; j < D; j++) {
+        double mean = 0.0, var = 0.0;
+        for (int64_t i = 0; i < B; i++)
+            mean += x[i * D + j];
+        mean /= (double)B;
+        for (int64_t i = 0; i < B; i++) {
+            double t = x[i * D + j] - mean;
+            var += t * t;
+        }
+        double biased = var / (double)B;
+        float inv = (float)(1.0 / sqrt(biased + eps));
+        if (inv_std)
+            inv_std[j] = inv;
+        for (int64_t i = 0; i < B; i++) {
+            float h = (float)(x[i * D + j] - mean) * inv;
+            if (xhat)
+                xhat[i * D + j] = h;
+            y[i * D + j] = h * gamma[j] + beta[j];
+        }
+        if (running_mean) {
+            double unbiased = B > 1 ? var / (double)(B - 1) : biased;
+            running_mean[j] = (1.f - momentum) * running_mean[j] + momentum * (float)mean;
+            running_var[j] = (1.f - momentum) * running_var[j] + momentum * (float)unbiased;
+        }
+    }
+}
+
+void v2t_batchnorm_eval(const float *x, int64_t B, int64_t D, const float *gamma, const float *beta, float eps,
+                        const float *running_mean, const float *running_var, float *y)
+{
+    for (int64_t i = 0; i < B; i++)
+        for (int64_t j = 0; j < D; j++)
+            y[i * D + j] = (x[i * D + j] - running_mean[j]) / sqrtf(running_var[j] + eps) * gamma[j] + beta[j];
+}
+
+void v2t_batchnorm_backward(const float *dy, const float *xhat, const float *inv_std, const float *gamma, int64_t B,
+                            int64_t D, float *dx, float *dgamma, float *dbeta)
+{
+    for (int64_t j = 0; j < D; j++) {
+        double sdy = 0.0, sdyh = 0.0;
+        for (int64_t i = 0; i < B; i++) {
+            sdy += dy[i * D + j];
+            sdyh += (double)dy[i * D + j] * xhat[i * D + j];
+        }
+        dgamma[j] += (float)sdyh;
+        dbeta[j] += (float)sdy;
+        const double k = (double)gamma[j] * inv_std[j] / (double)B;
+        for (int64_t i = 0; i < B; i++)
+            dx[i * D + j] = (float)(k * ((double)B * dy[i * D + j] - sdy - xhat[i * D + j] * sdyh));
+    }
+}
+
+void v2t_layernorm_train(const float *x, int64_t B, int64_t D, const float *gamma, const float *beta, float eps,
+                         float *y, float *xhat, float *inv_std)
+{
+    for (int64_t i = 0; i < B; i++) {
+        const float *r = x + i * D;
+        double mean = 0.0, var = 0.0;
+        for (int64_t j = 0; j < D; j++)
+            mean += r[j];
+        mean /= (double)D;
+        for (int64_t j = 0; j < D; j++)
+            var += (r[j] - mean) * (r[j] - mean);
+        float inv = (float)(1.0 / sqrt(var / (double)D + eps));
+        inv_std[i] = inv;
+        for (int64_t j = 0; j < D; j++) {
+            float h = (float)(r[j] - mean) * inv;
+            xhat[i * D + j] = h;
+            y[i * D + j] = h * gamma[j] + beta[j];
+        }
+    }
+}
+
+void v2t_layernorm_backward(const float *dy, const float *xhat, const float *inv_std, const float *gamma, int64_t B,
+                            int64_t D, float *dx, float *dgamma, float *dbeta)
+{
+    for (int64_t i = 0; i < B; i++) {
+        const float *g = dy + i * D, *h = xhat + i * D;
+        double mg = 0.0, mgh = 0.0;
+        for (int64_t j = 0; j < D; j++) {
+            double gj = (double)g[j] * gamma[j];
+            mg += gj;
+            mgh += gj * h[j];
+            dgamma[j] += g[j] * h[j];
+            dbeta[j] += g[j];
+        }
+        mg /= (double)D;
+        mgh /= (double)D;
+        for (int64_t j = 0; j < D; j++)
+            dx[i * D + j] = (float)(inv_std[i] * ((double)g[j] * gamma[j] - mg - h[j] * mgh));
+    }
+}
+
+void v2t_dropout(const float *x, float p, v2t_rng *rng, float *mask, float *y, int64_t n)
+{
+    if (p <= 0.f) {
+        for (int64_t i = 0; i < n; i++) {
+            mask[i] = 1.f;
+            y[i] = x[i];
+        }
+        return;
+    }
+    const float keep = 1.f / (1.f - p);
+    for (int64_t i = 0; i < n; i++) {
+        mask[i] = v2t_rng_uniform(rng) >= p ? keep : 0.f;
+        y[i] = x[i] * mask[i];
+    }
+}
+
+void v2t_residual_add(const float *x, int64_t Dx, float *y, int64_t Dy, int64_t B)
+{
+    const int64_t w = Dx < Dy ? Dx : Dy;
+    for (int64_t i = 0; i < B; i++)
+        for (int64_t j = 0; j < w; j++)
+            y[i * Dy + j] += x[i * Dx + j];
+}
+
+void v2t_residual_backward(const float *dy, int64_t Dy, float *dx, int64_t Dx, int64_t B)
+{
+    const int64_t w = Dx < Dy ? Dx : Dy;
+    for (int64_t i = 0; i < B; i++)
+        for (int64_t j = 0; j < w; j++)
+            dx[i * Dx + j] += dy[i * Dy + j];
+}
+
+void v2t_l2_rows(const float *x, int64_t B, int64_t D, float *y, float *norms)
+{
+    for (int64_t i = 0; i < B; i++) {
+        double ss = 0.0;
+        for (int64_t j = 0; j < D; j++)
+            ss += (double)x[i * D + j] * x[i * D + j];
+        float nrm = (float)sqrt(ss);
+        norms[i] = nrm;
+        float inv = nrm > 0.f ? 1.f / nrm : 0.f;
+        for (int64_t j = 0; j < D; j++)
+            y[i * D + j] = x[i * D + j] * inv;
+    }
+}
+
+void v2t_l2_rows_backward(const float *y, const float *dy, const float *norms, int64_t B, int64_t D, float *dx)
+{
+    for (int64_t i = 0; i < B; i++) {
+        double dot = 0.0;
+        for (int64_t j = 0; j < D; j++)
+            dot += (double)y[i * D + j] * dy[i * D + j];
+        float inv = norms[i] > 0.f ? 1.f / norms[i] : 0.f;
+        for (int64_t j = 0; j < D; j++)
+            dx[i * D + j] = (float)((dy[i * D + j] - y[i * D + j] * dot) * inv);
+    }
+}

@@ -1,0 +1,114 @@
+/* Training building blocks. See train_ops.h. */
+#include "train_ops.h"
+
+#include <math.h>
+#include <string.h>
+
+static uint64_t splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+void v2t_rng_seed(v2t_rng *r, uint64_t seed)
+{
+    for (int i = 0; i < 4; i++)
+        r->s[i] = splitmix64(&seed);
+}
+
+static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+uint64_t v2t_rng_next(v2t_rng *r)
+{
+    uint64_t *s = r->s;
+    const uint64_t result = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return result;
+}
+
+double v2t_rng_uniform(v2t_rng *r) { return (double)(v2t_rng_next(r) >> 11) * 0x1.0p-53; }
+
+uint64_t v2t_rng_below(v2t_rng *r, uint64_t n)
+{
+    uint64_t limit = UINT64_MAX - UINT64_MAX % n, x;
+    do
+        x = v2t_rng_next(r);
+    while (x >= limit);
+    return x % n;
+}
+
+void v2t_rng_shuffle(v2t_rng *r, int64_t *idx, int64_t n)
+{
+    for (int64_t i = n - 1; i > 0; i--) {
+        int64_t j = (int64_t)v2t_rng_below(r, (uint64_t)i + 1);
+        int64_t t = idx[i];
+        idx[i] = idx[j];
+        idx[j] = t;
+    }
+}
+
+// y: [B, out] = x [B, in] w[out, in]^T + b
+v2t_status v2t_dense_forward(v2t_exec *ex, const float *x, int64_t ldx, int64_t B, int64_t in, const float *w,
+                             const float *b, int64_t out, float *y, int64_t ldy)
+{
+    if (b)
+        for (int64_t i = 0; i < B; i++)
+            memcpy(y + i * ldy, b, (size_t)out * sizeof(float));
+    return v2t_gemm(ex, 0, 1, B, out, in, 1.f, x, ldx, w, in, b ? 1.f : 0.f, y, ldy);
+}
+
+v2t_status v2t_dense_backward(v2t_exec *ex, const float *x, int64_t ldx, const float *dy, int64_t B, int64_t in,
+                              int64_t out, const float *w, float *dw, float *db, int accumulate, float *dx,
+                              int accumulate_dx)
+{
+    // dw: [out, in] = dy^T [out, B] x [B, in]
+    V2T_TRY(v2t_gemm(ex, 1, 0, out, in, B, 1.f, dy, out, x, ldx, accumulate ? 1.f : 0.f, dw, in));
+    if (db) {
+        if (!accumulate)
+            memset(db, 0, (size_t)out * sizeof(float));
+        for (int64_t i = 0; i < B; i++) {
+            const float *r = dy + i * out;
+            for (int64_t o = 0; o < out; o++)
+                db[o] += r[o];
+        }
+    }
+    // dx: [B, in] = dy [B, out] w [out, in]
+    if (dx)
+        V2T_TRY(v2t_gemm(ex, 0, 0, B, in, out, 1.f, dy, out, w, in, accumulate_dx ? 1.f : 0.f, dx, in));
+    return V2T_OK;
+}
+
+void v2t_relu_inplace(float *x, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        x[i] = x[i] > 0.f ? x[i] : 0.f;
+}
+
+void v2t_relu_backward_inplace(const float *a, float *g, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        g[i] = a[i] > 0.f ? g[i] : 0.f;
+}
+
+void v2t_adamw_step(const v2t_adam_config *cfg, int64_t step, float *p, const float *g, float *m, float *v,
+                    int64_t n)
+{
+    const float b1 = cfg->beta1, b2 = cfg->beta2, eps = cfg->eps;
+    const float decay = 1.f - cfg->lr * cfg->weight_decay;
+    const double bc1 = 1.0 - pow((double)b1, (double)step), bc2 = 1.0 - pow((double)b2, (double)step);
+    const float step_size = (float)(cfg->lr / bc1), inv_sqrt_bc2 = (float)(1.0 / sqrt(bc2));
+    for (int64_t i = 0; i < n; i++) {
+        float gi = g[i];
+        m[i] = b1 * m[i] + (1.f - b1) * gi;
+        v[i] = b2 * v[i] + (1.f - b2) * gi * gi;
+        float denom = sqrtf(v[i]) * inv_sqrt_bc2 + eps;
+        p[i] = p[i] * decay - step_size * m[i] / denom;
+    }
+}

@@ -1,0 +1,213 @@
+/* T5 decoder: source setup (cross-attention keys/values once per example), step-wise decoding
+ * over a preallocated self-attention cache, and teacher forcing through the same pass. */
+#include <string.h>
+
+#include "../ops/attention.h"
+#include "../ops/norm.h"
+#include "t5_internal.h"
+
+static v2t_status need_decoder(const v2t_t5_model *m)
+{
+    if (m->cfg.encoder_only)
+        return v2t_fail(V2T_ERR_VALUE, "T5 model was loaded encoder-only: it has no decoder");
+    return V2T_OK;
+}
+
+// enc: [B, T, D]; mask: [B, T] or NULL -> cross_kv: [B*T, L*2*inner], enc_mask: [B, T]
+v2t_status v2t_t5_session_set_source(v2t_t5_session *s, const float *enc, const int32_t *mask, int64_t B, int64_t T,
+                                     int64_t max_steps)
+{
+    const v2t_t5_model *m = s->m;
+    const v2t_t5_config *c = &m->cfg;
+    V2T_TRY(need_decoder(m));
+    s->has_source = 0;
+    s->started = 0;
+    if (B <= 0 || T <= 0 || T > c->max_length)
+        return v2t_fail(V2T_ERR_VALUE, "T5 decoder source: expected batch >= 1 and 1 <= length <= %lld, got [%lld, %lld]",
+                        (long long)c->max_length, (long long)B, (long long)T);
+    if (max_steps <= 0 || max_steps > c->max_length)
+        return v2t_fail(V2T_ERR_VALUE, "T5 decoder: max_steps must be in [1, %lld], got %lld",
+                        (long long)c->max_length, (long long)max_steps);
+    const int64_t N = B * T, KVW = m->decoder.num_layers * 2 * m->inner;
+    size_t bytes;
+    V2T_TRY(v2t_mul_size((size_t)N, (size_t)KVW * sizeof(float), &bytes));
+    V2T_TRY(v2t_buffer_reserve(&s->cross_kv, bytes, "T5 cross-attention keys/values"));
+    V2T_TRY(v2t_buffer_reserve(&s->enc_mask, (size_t)N * sizeof(int32_t), "T5 encoder mask"));
+    int32_t *mk = s->enc_mask.data;
+    for (int64_t n = 0; n < N; n++)
+        mk[n] = mask ? (mask[n] != 0) : 1;
+    V2T_TRY(v2t_linear_forward(&m->decoder.cross_kv, &s->ex, enc, c->d_model, N, s->cross_kv.data, KVW));
+    s->batch = B;
+    s->src_len = T;
+    s->max_steps = max_steps;
+    s->has_source = 1;
+    return V2T_OK;
+}
+
+// ids: [B, T] or embeds: [B, T, D]; mask: [B, T] or NULL
+v2t_status v2t_t5_session_encode_source(v2t_t5_session *s, const int32_t *ids, const float *embeds,
+                                        const int32_t *mask, int64_t B, int64_t T, int64_t max_steps)
+{
+    V2T_TRY(need_decoder(s->m));
+    size_t bytes;
+    V2T_TRY(v2t_mul_size((size_t)(B > 0 ? B : 0) * (size_t)(T > 0 ? T : 0), (size_t)s->m->cfg.d_model * sizeof(float),
+                         &bytes));
+    V2T_TRY(v2t_buffer_reserve(&s->enc_states, bytes, "T5 encoder states"));
+    V2T_TRY(v2t_t5_encode(s, ids, embeds, mask, B, T, s->enc_states.data));
+    return v2t_t5_session_set_source(s, s->enc_states.data, mask, B, T, max_steps);
+}
+
+v2t_status v2t_t5_start(void *session, int64_t batch, int64_t beams)
+{
+    v2t_t5_session *s = session;
+    const v2t_t5_model *m = s->m;
+    const v2t_t5_config *c = &m->cfg;
+    s->started = 0;
+    if (!s->has_source)
+        return v2t_fail(V2T_ERR_VALUE, "T5 decoder: no source set for this session");
+    if (batch != s->batch || beams < 1)
+        return v2t_fail(V2T_ERR_VALUE, "T5 decoder start: expected batch %lld and beams >= 1, got batch %lld beams %lld",
+                        (long long)s->batch, (long long)batch, (long long)beams);
+    const int64_t rows = batch * beams, M = s->max_steps, L = m->decoder.num_layers, W2 = 2 * m->inner;
+    size_t bytes;
+    V2T_TRY(v2t_mul_size((size_t)(L * rows), (size_t)(M * W2) * sizeof(float), &bytes));
+    V2T_TRY(v2t_buffer_reserve(&s->self_kv, bytes, "T5 self-attention cache"));
+    V2T_TRY(v2t_buffer_reserve(&s->reorder, (size_t)(beams * M * W2) * sizeof(float), "T5 beam reorder buffer"));
+    V2T_TRY(v2t_buffer_reserve(&s->dec_bias, (size_t)(c->num_heads * (2 * M - 1)) * sizeof(float),
+                               "T5 decoder position bias"));
+    const int64_t longest = M > s->src_len ? M : s->src_len;
+    V2T_TRY(v2t_buffer_reserve(&s->scores, (size_t)(longest + 16) * sizeof(float), "attention scores"));
+    V2T_TRY(v2t_t5_reserve_activations(s, rows));
+    v2t_t5_bias_table(m, &m->decoder, 0, M, s->dec_bias.data);
+    s->beams = beams;
+    s->rows = rows;
+    s->pos = 0;
+    s->started = 1;
+    return V2T_OK;
+}
+
+/* Row r of the cache continues row parents[r] (same example): copy each changed example's
+ * rows through the reorder buffer, layer by layer. */
+// parents: [rows]; self_kv: [L, rows, max_steps, 2*inner]
+static v2t_status reorder_cache(v2t_t5_session *s, const int32_t *parents)
+{
+    const int64_t beams = s->beams, L = s->m->decoder.num_layers, W2 = 2 * s->m->inner;
+    const int64_t row_stride = s->max_steps * W2, used = s->pos * W2;
+    float *tmp = s->reorder.data;
+    for (int64_t e = 0; e < s->batch; e++) {
+        const int32_t *p = parents + e * beams;
+        int identity = 1;
+        for (int64_t k = 0; k < beams; k++) {
+            if (p[k] < e * beams || p[k] >= (e + 1) * beams)
+                return v2t_fail(V2T_ERR_VALUE,
+                                "T5 decoder step: parents[%lld] = %d is not a row of example %lld (rows %lld..%lld)",
+                                (long long)(e * beams + k), (int)p[k], (long long)e, (long long)(e * beams),
+                                (long long)((e + 1) * beams - 1));
+            identity &= p[k] == e * beams + k;
+        }
+        if (identity || used == 0)
+            continue;
+        for (int64_t l = 0; l < L; l++) {
+            float *rows = (float *)s->self_kv.data + (l * s->rows + e * beams) * row_stride;
+            for (int64_t k = 0; k < beams; k++)
+                memcpy(tmp + k * used, rows + k * row_stride, (size_t)used * sizeof(float));
+            for (int64_t k = 0; k < beams; k++)
+                memcpy(rows + k * row_stride, tmp + (p[k] - e * beams) * used, (size_t)used * sizeof(float));
+        }
+    }
+    return V2T_OK;
+}
+
+/* The decoder over `tq` new positions of every row: ids [rows, tq] at positions pos..pos+tq-1;
+ * logits [rows, tq, vocab]. */
+// ids: [rows, tq]; logits: [rows, tq, V]; self_kv gains positions pos..pos+tq-1
+static v2t_status decoder_pass(v2t_t5_session *s, const int32_t *ids, int64_t tq, float *logits)
+{
+    const v2t_t5_model *m = s->m;
+    const v2t_t5_config *c = &m->cfg;
+    const int64_t D = c->d_model, H = c->num_heads, inner = m->inner, W2 = 2 * inner;
+    const int64_t rows = s->rows, N = rows * tq, M = s->max_steps, pos = s->pos, tk = pos + tq;
+    const int64_t T = s->src_len, KVW = m->decoder.num_layers * W2;
+    if (tk > M)
+        return v2t_fail(V2T_ERR_VALUE, "T5 decoder: %lld positions requested but only %lld were reserved",
+                        (long long)tk, (long long)M);
+    V2T_TRY(v2t_t5_reserve_activations(s, N));
+    float *h = s->h.data, *xn = s->xn.data, *qkv = s->qkv.data, *attn = s->attn.data;
+    V2T_TRY(v2t_t5_embed(m, ids, N, h, "decoder_input_ids"));
+    for (int64_t l = 0; l < m->decoder.num_layers; l++) {
+        const v2t_t5_block *b = &m->decoder.blocks[l];
+        float *cache = (float *)s->self_kv.data + l * rows * M * W2;
+        /* causal self-attention over the cache */
+        v2t_rmsnorm(h, D, N, D, b->ln_self, c->layer_norm_epsilon, xn, D);
+        V2T_TRY(v2t_linear_forward(&b->qkv, &s->ex, xn, D, N, qkv, 3 * inner));
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t i = 0; i < tq; i++)
+                memcpy(cache + (r * M + pos + i) * W2, qkv + (r * tq + i) * 3 * inner + inner,
+                       (size_t)W2 * sizeof(float));
+        v2t_attn_args sa = {
+            .batch = rows, .heads = H, .head_dim = c->d_kv, .tq = tq, .tk = tk, .kv_group = 1, .scale = 1.f,
+            .causal = 1,
+            .q = qkv, .q_bs = tq * 3 * inner, .q_rs = 3 * inner,
+            .k = cache, .k_bs = M * W2, .k_rs = W2,
+            .v = cache + inner, .v_bs = M * W2, .v_rs = W2,
+            /* query row i sits at position pos+i: it reads tab[h, (M-1) - pos - i + j] (offset j - pos - i) */
+            .pos_bias = (const float *)s->dec_bias.data + (M - 1) - pos, .pb_hs = 2 * M - 1, .pb_rs = -1,
+            .mask = NULL, .mask_bs = 0,
+            .out = attn, .o_bs = tq * inner, .o_rs = inner,
+        };
+        V2T_TRY(v2t_attention(&sa, &s->scores));
+        V2T_TRY(v2t_linear_forward(&b->o, &s->ex, attn, inner, N, h, D));
+        /* cross-attention: the beams of an example share its keys/values */
+        v2t_rmsnorm(h, D, N, D, b->ln_cross, c->layer_norm_epsilon, xn, D);
+        V2T_TRY(v2t_linear_forward(&b->cross_q, &s->ex, xn, D, N, qkv, inner));
+        const float *ckv = (const float *)s->cross_kv.data + l * W2;
+        v2t_attn_args ca = {
+            .batch = rows, .heads = H, .head_dim = c->d_kv, .tq = tq, .tk = T, .kv_group = s->beams, .scale = 1.f,
+            .causal = 0,
+            .q = qkv, .q_bs = tq * inner, .q_rs = inner,
+            .k = ckv, .k_bs = T * KVW, .k_rs = KVW,
+            .v = ckv + inner, .v_bs = T * KVW, .v_rs = KVW,
+            .pos_bias = NULL,
+            .mask = s->enc_mask.data, .mask_bs = T,
+            .out = attn, .o_bs = tq * inner, .o_rs = inner,
+        };
+        V2T_TRY(v2t_attention(&ca, &s->scores));
+        V2T_TRY(v2t_linear_forward(&b->cross_o, &s->ex, attn, inner, N, h, D));
+        V2T_TRY(v2t_t5_ffn(s, b, h, N));
+    }
+    v2t_rmsnorm(h, D, N, D, m->logits_ln, c->layer_norm_epsilon, xn, D);
+    V2T_TRY(v2t_linear_forward(&m->lm_head, &s->ex, xn, D, N, logits, c->vocab_size));
+    s->pos = tk;
+    return V2T_OK;
+}
+
+// tokens, parents: [rows]; logits: [rows, V]
+v2t_status v2t_t5_step(void *session, const int32_t *tokens, const int32_t *parents, int64_t rows, float *logits)
+{
+    v2t_t5_session *s = session;
+    if (!s->started)
+        return v2t_fail(V2T_ERR_VALUE, "T5 decoder step: start() was not called");
+    if (rows != s->rows)
+        return v2t_fail(V2T_ERR_VALUE, "T5 decoder step: expected %lld rows (batch x beams), got %lld",
+                        (long long)s->rows, (long long)rows);
+    if (parents)
+        V2T_TRY(reorder_cache(s, parents));
+    return decoder_pass(s, tokens, 1, logits);
+}
+
+// dec_ids: [B, L]; logits: [B, L, V]
+v2t_status v2t_t5_decoder_logits(v2t_t5_session *s, const int32_t *dec_ids, int64_t L, float *logits)
+{
+    if (!s->has_source)
+        return v2t_fail(V2T_ERR_VALUE, "T5 decoder: no source set for this session");
+    if (L <= 0 || L > s->max_steps)
+        return v2t_fail(V2T_ERR_VALUE, "T5 decoder: decoder length must be in [1, %lld], got %lld",
+                        (long long)s->max_steps, (long long)L);
+    V2T_TRY(v2t_t5_start(s, s->batch, 1));
+    return decoder_pass(s, dec_ids, L, logits);
+}
+
+v2t_decoder_ops v2t_t5_decoder_ops(const v2t_t5_model *m)
+{
+    return (v2t_decoder_ops){.start = v2t_t5_start, .step = v2t_t5_step, .vocab = m->cfg.vocab_size};
+}

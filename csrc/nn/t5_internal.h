@@ -1,0 +1,47 @@
+/* Internals shared by the T5 source files: the session layout and the sublayers. */
+#ifndef V2T_NN_T5_INTERNAL_H
+#define V2T_NN_T5_INTERNAL_H
+
+#include "../core/alloc.h"
+#include "t5.h"
+
+struct v2t_t5_session {
+    const v2t_t5_model *m;
+    v2t_exec ex;
+    /* activations for N token rows, grown only when N grows */
+    int64_t act_rows;
+    v2t_buffer h;       /* [N, d_model] residual stream */
+    v2t_buffer xn;      /* [N, d_model] normalised input of a sublayer */
+    v2t_buffer qkv;     /* [N, 3*inner] fused projections (cross-attention queries reuse it) */
+    v2t_buffer attn;    /* [N, inner] attention output */
+    v2t_buffer ff;      /* [N, d_ff] or [N, 2*d_ff] (gated) */
+    v2t_buffer scores;  /* attention score rows */
+    v2t_buffer enc_bias; /* encoder position bias by offset: [heads, 2T-1] */
+    v2t_buffer ones;    /* all-ones mask when the caller gives none */
+    /* source of the current batch */
+    int has_source;
+    int64_t batch, src_len, max_steps;
+    v2t_buffer enc_states; /* [B, T, d_model] when the session ran the encoder itself */
+    v2t_buffer enc_mask;   /* int32 [B, T] */
+    v2t_buffer cross_kv;   /* [B*T, L * 2*inner]: layer l's keys at column l*2*inner, values after */
+    /* decoding state */
+    int started;
+    int64_t beams, rows, pos; /* pos = positions held by the self-attention cache */
+    v2t_buffer self_kv;    /* [L, rows, max_steps, 2*inner]: (k | v) per position */
+    v2t_buffer dec_bias;   /* decoder position bias by offset: [heads, 2*max_steps-1] */
+    v2t_buffer reorder;    /* one example's cache rows while beams are reordered */
+};
+
+/* Make the activation buffers hold N token rows. */
+v2t_status v2t_t5_reserve_activations(v2t_t5_session *s, int64_t N);
+
+/* Position bias of one stack by offset: tab[h, (R-1) + rel] for rel in [-(R-1), R-1]. */
+void v2t_t5_bias_table(const v2t_t5_model *m, const v2t_t5_stack *st, int bidirectional, int64_t R, float *tab);
+
+/* Feed-forward sublayer: h[N, d_model] += FFN(rmsnorm(h)). */
+v2t_status v2t_t5_ffn(v2t_t5_session *s, const v2t_t5_block *b, float *h, int64_t N);
+
+/* Token embeddings: h[n] = embed[ids[n]]; `what` names the ids in the error for an id outside the vocabulary. */
+v2t_status v2t_t5_embed(const v2t_t5_model *m, const int32_t *ids, int64_t N, float *h, const char *what);
+
+#endif

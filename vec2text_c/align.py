@@ -1,0 +1,25 @@
+"""Aligners: map embeddings of one encoder into the space of another.
+
+An inverter serves one embedder. To invert another encoder's embeddings, map them into the
+inverter's space first, then run the correction loop there.
+
+Supervised aligners learn from paired rows (the same texts embedded by both encoders):
+`Ridge`, `Procrustes`, `MLP`. All share `.fit(X, Y)`, `.transform(X)`, `.save(path)` and
+`Class.load(path)`; `load(path)` restores any aligner. `evaluate(predicted, target)` scores a
+mapping on held-out pairs as the vec2vec paper does.
+
+Unsupervised aligners learn from unpaired rows (different texts in the two spaces):
+`MiniVec2Vec` (linear, anchors + Procrustes refinement).
+
+Work that grows with the number of rows (Gram and cross products, affine maps, cosine
+matrices) runs in the C core on oneDNN with the GIL released; the small d x d factorisations
+(Cholesky, SVD) use LAPACK through NumPy.
+"""
+from __future__ import annotations
+
+from ._align_base import Aligner, Evaluation, evaluate, load
+from ._align_linear import Procrustes, Ridge
+from ._align_mini import MiniVec2Vec
+from ._align_mlp import MLP
+
+__all__ = ["Aligner", "Evaluation", "evaluate", "load", "Ridge", "Procrustes", "MLP", "MiniVec2Vec"]

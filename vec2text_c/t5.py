@@ -1,0 +1,240 @@
+"""T5 encoder-decoder on the C core, loaded from a transformers-style directory.
+
+`T5Model.from_pretrained(path)` reads `config.json` (here, in Python) and the weights from
+`model.safetensors` (the C core maps and validates the file and prepacks every matmul once).
+The model is immutable after loading; every call releases the GIL, so threads may share it.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import _core
+from ._safetensors_io import find_weights
+
+__all__ = ["T5Config", "T5Model"]
+
+# feed_forward_proj -> (gated, activation), as transformers' T5Config interprets it
+_FEED_FORWARD = {
+    "relu": (False, "relu"),
+    "gated-relu": (True, "relu"),
+    "gelu": (False, "gelu"),
+    "gated-gelu": (True, "gelu_new"),
+}
+
+
+@dataclass(frozen=True)
+class T5Config:
+    """The fields of a transformers T5Config that the C core uses (defaults as transformers')."""
+
+    vocab_size: int = 32128
+    d_model: int = 512
+    d_kv: int = 64
+    num_heads: int = 8
+    d_ff: int = 2048
+    num_layers: int = 6
+    num_decoder_layers: int = 6
+    relative_attention_num_buckets: int = 32
+    relative_attention_max_distance: int = 128
+    feed_forward_proj: str = "relu"
+    tie_word_embeddings: bool = True
+    layer_norm_epsilon: float = 1e-6
+    decoder_start_token_id: int = 0
+    eos_token_id: int = 1
+    pad_token_id: int = 0
+    max_length: int = 512
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], max_length: int | None = None) -> "T5Config":
+        num_layers = int(d.get("num_layers", cls.num_layers))
+        num_decoder_layers = d.get("num_decoder_layers")
+        ff = str(d.get("feed_forward_proj", cls.feed_forward_proj))
+        if ff not in _FEED_FORWARD:
+            raise NotImplementedError(
+                f"config.json: feed_forward_proj {ff!r} is not supported; expected one of {sorted(_FEED_FORWARD)}"
+            )
+        if max_length is None:
+            max_length = max(int(d.get("n_positions") or 512), 512)
+
+        def token(key: str, default: int) -> int:
+            v = d.get(key)
+            return default if v is None else int(v)
+
+        return cls(
+            vocab_size=int(d.get("vocab_size", cls.vocab_size)),
+            d_model=int(d.get("d_model", cls.d_model)),
+            d_kv=int(d.get("d_kv", cls.d_kv)),
+            num_heads=int(d.get("num_heads", cls.num_heads)),
+            d_ff=int(d.get("d_ff", cls.d_ff)),
+            num_layers=num_layers,
+            num_decoder_layers=num_layers if num_decoder_layers is None else int(num_decoder_layers),
+            relative_attention_num_buckets=int(
+                d.get("relative_attention_num_buckets", cls.relative_attention_num_buckets)
+            ),
+            relative_attention_max_distance=int(
+                d.get("relative_attention_max_distance", cls.relative_attention_max_distance)
+            ),
+            feed_forward_proj=ff,
+            tie_word_embeddings=bool(d.get("tie_word_embeddings", True)),
+            layer_norm_epsilon=float(d.get("layer_norm_epsilon", cls.layer_norm_epsilon)),
+            decoder_start_token_id=token("decoder_start_token_id", 0),
+            eos_token_id=token("eos_token_id", 1),
+            pad_token_id=token("pad_token_id", 0),
+            max_length=int(max_length),
+        )
+
+    def core_kwargs(self) -> dict[str, Any]:
+        gated, act = _FEED_FORWARD[self.feed_forward_proj]
+        kw = asdict(self)
+        del kw["feed_forward_proj"]
+        kw.update(gated=gated, act=act)
+        return kw
+
+
+class T5Model:
+    """A T5 encoder-decoder (or encoder only) running on the vec2text_c C core.
+
+    Arrays in, arrays out: ids as int32/int64 NumPy arrays or anything with ``__array__``
+    (torch tensors), masks of 0/1 (integers or booleans), embeddings as floating arrays.
+    """
+
+    def __init__(self, weights: str | os.PathLike, config: T5Config, prefix: str = "", encoder_only: bool = False):
+        self._weights = os.fspath(weights)
+        self._config = config
+        self._prefix = prefix
+        self._encoder_only = bool(encoder_only)
+        self._core = _core.T5(self._weights, prefix, encoder_only=self._encoder_only, **config.core_kwargs())
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        path: str | os.PathLike,
+        *,
+        encoder_only: bool | None = None,
+        max_length: int | None = None,
+        prefix: str = "",
+    ) -> "T5Model":
+        """Load a transformers-style directory: ``config.json`` + ``model.safetensors``.
+
+        encoder_only: load only the encoder (default: when config.json names T5EncoderModel).
+        max_length: longest sequence accepted (default: the config's n_positions, at least 512).
+        prefix: tensor name prefix inside the file (e.g. "encoder_decoder." in vec2text checkpoints).
+        """
+        path = Path(path)
+        if not path.is_dir():
+            raise FileNotFoundError(f"{path}: not a directory (expected config.json + model.safetensors)")
+        cfg_file = path / "config.json"
+        if not cfg_file.is_file():
+            raise FileNotFoundError(f"{path}: config.json not found")
+        with open(cfg_file, encoding="utf-8") as f:
+            d = json.load(f)
+        if encoder_only is None:
+            encoder_only = list(d.get("architectures") or []) == ["T5EncoderModel"]
+        return cls(find_weights(path), T5Config.from_dict(d, max_length), prefix, encoder_only)
+
+    def __reduce__(self):
+        # picklable by reference: a worker re-creates the model from its files
+        return (self.__class__, (self._weights, self._config, self._prefix, self._encoder_only))
+
+    @property
+    def config(self) -> T5Config:
+        return self._config
+
+    @property
+    def d_model(self) -> int:
+        return self._config.d_model
+
+    @property
+    def vocab_size(self) -> int:
+        return self._config.vocab_size
+
+    @property
+    def encoder_only(self) -> bool:
+        return self._encoder_only
+
+    def encode(self, input_ids=None, attention_mask=None, inputs_embeds=None) -> np.ndarray:
+        """Encoder final hidden states (after the final RMSNorm), float32 [B, T, d_model].
+
+        Exactly one of input_ids [B, T] / inputs_embeds [B, T, d_model]; attention_mask [B, T]
+        defaults to all ones.
+        """
+        return self._core.encode(input_ids, attention_mask, inputs_embeds)
+
+    def decoder_logits(
+        self,
+        input_ids=None,
+        attention_mask=None,
+        inputs_embeds=None,
+        decoder_input_ids=None,
+        *,
+        encoder_hidden_states=None,
+        stepwise: bool = False,
+    ) -> np.ndarray:
+        """Teacher-forced decoder logits, float32 [B, L, vocab].
+
+        The source is one of input_ids / inputs_embeds (run through the encoder) or
+        encoder_hidden_states (an earlier `encode` result). decoder_input_ids [B, L] usually
+        start with the decoder start id. stepwise=True runs one cached decoder step per position
+        (the generation path) instead of one causal pass; both give the same logits.
+        """
+        if decoder_input_ids is None:
+            raise ValueError("decoder_input_ids: required, got None")
+        return self._core.decoder_logits(
+            decoder_input_ids,
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            inputs_embeds=inputs_embeds,
+            encoder_hidden_states=encoder_hidden_states,
+            stepwise=stepwise,
+        )
+
+    def generate(
+        self,
+        input_ids=None,
+        attention_mask=None,
+        inputs_embeds=None,
+        max_length: int = 20,
+        num_beams: int = 1,
+        num_return_sequences: int = 1,
+        length_penalty: float = 1.0,
+        early_stopping: bool | str = False,
+        *,
+        encoder_hidden_states=None,
+    ) -> np.ndarray:
+        """Token ids as transformers' ``generate`` returns them (no sampling), int64
+        [B * num_return_sequences, L].
+
+        The source is one of input_ids [B, T] / inputs_embeds [B, T, d_model] (run through the
+        encoder, attention_mask [B, T] defaulting to all ones) or encoder_hidden_states (an
+        earlier `encode` result). num_beams=1 is greedy search, otherwise beam search keeping
+        num_return_sequences <= num_beams hypotheses per input (example-major rows).
+        max_length counts the decoder start token; every row starts with it, ends with eos when
+        it finished early and is padded with the pad id to the longest row (L <= max_length).
+        length_penalty and early_stopping (True, False or "never") act as in transformers.
+        The decoder start, eos and pad ids come from the model's config. Releases the GIL.
+        """
+        ids, _scores = self._core.generate(
+            input_ids,
+            attention_mask,
+            inputs_embeds,
+            encoder_hidden_states,
+            max_length=max_length,
+            num_beams=num_beams,
+            num_return_sequences=num_return_sequences,
+            length_penalty=length_penalty,
+            early_stopping=early_stopping,
+        )
+        return ids
+
+    def __repr__(self) -> str:
+        c = self._config
+        kind = "encoder-only" if self._encoder_only else "encoder-decoder"
+        return (
+            f"T5Model({kind}, d_model={c.d_model}, layers={c.num_layers}/{c.num_decoder_layers}, "
+            f"heads={c.num_heads}, ff={c.feed_forward_proj}, vocab={c.vocab_size}, weights={self._weights!r})"
+        )
