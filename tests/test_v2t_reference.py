@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,7 +20,7 @@ import torch  # noqa: E402
 
 import v2t_reference as ref  # noqa: E402
 
-GRID = [(None, 0)] + [(n, b) for n in (0, 1, 3) for b in (0, 2, 4)]
+GRID = ref.GRID
 N_TARGETS = 16
 
 
@@ -82,9 +83,30 @@ def test_t5_tokenizer_is_fast_and_matches_sentencepiece(art, sentences):
     assert fast.decode([0, word, len(fast) - 1, 2, 0, word, 1, 999], skip_special_tokens=True) == "A A"
 
 
-def test_sentencepiece_training_is_deterministic(ref_root, shared_data):
-    built = ref.reference_artifacts("gtr", ref_root, shared_data).tokenizer_dir / "spiece.model"
-    assert ref.train_sentencepiece(ref._training_sentences(shared_data)) == built.read_bytes()
+def test_vocabularies_are_the_same_in_a_fresh_process(ref_root, shared_data):
+    """Tokenizer training must not depend on the process (hash-map order, threads): another
+    interpreter trains the same SentencePiece model and WordPiece vocabulary as the ones built."""
+    import hashlib
+    import subprocess
+    import sys
+
+    code = (
+        "import hashlib, sys; sys.path.insert(0, sys.argv[1]); import v2t_reference as r; "
+        "s = r._training_sentences(sys.argv[2]); "
+        "print(hashlib.sha256(r.train_sentencepiece(s)).hexdigest()); "
+        "print(hashlib.sha256('\\n'.join(r.build_wordpiece_vocab(s)).encode()).hexdigest())"
+    )
+    here = str(Path(ref.__file__).parent)
+    out = subprocess.run(
+        [sys.executable, "-c", code, here, str(shared_data)], capture_output=True, text=True, check=True
+    ).stdout.split()
+    gtr = ref.reference_artifacts("gtr", ref_root, shared_data)
+    bert = ref.reference_artifacts("bert", ref_root, shared_data)
+    vocab = (bert.embedder_dir / "vocab.txt").read_text(encoding="utf-8").rstrip("\n")
+    assert out == [
+        hashlib.sha256((gtr.tokenizer_dir / "spiece.model").read_bytes()).hexdigest(),
+        hashlib.sha256(vocab.encode()).hexdigest(),
+    ]
 
 
 def test_embedder_loader_patch_gives_vec2text_the_local_models(art):
@@ -249,18 +271,16 @@ def test_corrector_inputs_layout_and_layernorm(art, targets):
 @pytest.fixture(scope="session")
 def grid(art, targets):
     """Every (num_steps, sequence_beam_width) of the parity grid, run once, with traces."""
-    out = {}
-    for num_steps, width in GRID:
-        trace: list = []
-        texts = ref.reference_invert(art.corrector, targets, num_steps, width, trace=trace)
-        out[(num_steps, width)] = (texts, trace)
-    return out
+    return ref.reference_grid(art, targets)
 
 
 def test_grid_returns_one_string_per_embedding(grid):
+    distinct = []
     for key, (texts, _) in grid.items():
         assert len(texts) == N_TARGETS and all(isinstance(s, str) for s in texts), key
-        assert len(set(texts)) >= N_TARGETS // 2, (key, texts)  # the tiny models are not degenerate
+        distinct.append(len(set(texts)))
+    # the tiny models are not degenerate: different embeddings mostly give different texts
+    assert min(distinct) >= 4 and np.mean(distinct) >= 10, distinct
 
 
 def test_grid_round_structure(grid):
@@ -317,6 +337,27 @@ def test_beam_search_returns_distinct_rows_per_input(grid):
             ids = r["ids"]
             for i in range(0, ids.shape[0], width):
                 assert len({tuple(row) for row in ids[i : i + width]}) == width
+
+
+def test_no_text_ties_between_distinct_candidates_in_the_grid(grid, art):
+    """Equal cosines between different token rows (same decoded text) would make the kept rows
+    depend on torch.topk's unstable tie order (torch_cpu_topk_order). The default tiny models
+    produce none, so the grid's strings do not depend on it; identical rows (same ids from two
+    parents) do occur and are harmless."""
+    decode = art.corrector.tokenizer.batch_decode
+    identical = 0
+    for (num_steps, width), (_, trace) in grid.items():
+        if not width:
+            continue
+        for r in (t for t in trace if t["stage"] == "generate"):
+            ids = r["ids"]
+            per = ids.shape[0] // N_TARGETS
+            texts = decode(ids, skip_special_tokens=True)
+            for e in range(N_TARGETS):
+                rows = {tuple(ids[j]): texts[j] for j in range(e * per, (e + 1) * per)}
+                identical += per - len(rows)
+                assert len(set(rows.values())) == len(rows), (num_steps, width, e)
+    assert identical > 0
 
 
 def test_fewer_distinct_candidates_than_beam_width_crashes_the_reference(art, targets):

@@ -1,125 +1,164 @@
-"""The reference side of the vec2text parity tests: the real vec2text 0.0.13 package, run offline.
+"""The reference side of the vec2text parity tests: the real vec2text 0.0.13 package, offline.
 
 vec2text loads everything by name from the model hub. This module builds tiny random stand-ins
-in a local directory, patches vec2text's two hub calls made at construction time, and hands
-back a real `vec2text.trainers.Corrector` whose `invert_embeddings` is the reference that
-vec2text_c must match string for string. Nothing here is a test; tests import it.
-
-Built artifacts (all under the `tmp_dir` given to `build_reference`)
---------------------------------------------------------------------
-t5_tokenizer/   A T5 tokenizer whose SentencePiece unigram model (`spiece.model`, 300 pieces:
-                pad 0, eos 1, unk 2, no bos, nmt_nfkc normalisation) is trained on real sentences
-                from ../shared/data, plus `EXTRA_IDS` sentinel tokens `<extra_id_k>` appended at
-                the end of the vocabulary (ids 303 .. 300, `<extra_id_0>` last, as in t5-base).
-                `tokenizer.json` has the layout of the hub's t5-base file: Precompiled(charsmap)
-                normaliser, WhitespaceSplit + Metaspace("▁", prepend always) pre-tokeniser,
-                Unigram model (unk 2), TemplateProcessing `$A </s>`, Metaspace decoder. It is
-                assembled without protobuf (the charsmap is read from the model proto by hand);
-                vec2text's `AutoTokenizer.from_pretrained` loads it as T5TokenizerFast, and
-                `clean_up_tokenization_spaces` is false (the transformers 4.46.3 default).
-t5_inverter/,   Tiny T5ForConditionalGeneration in the t5-base layout (v1.0: ReLU FFN, tied word
-t5_corrector/   embeddings, 32 relative-position buckets, max distance 128), d_model 64, d_kv 16,
-                4 heads, d_ff 128, 2 encoder + 2 decoder layers, vocab = tokenizer size (304);
-                config.json + generation_config.json + model.safetensors + the tokenizer files.
-                These are the `model_name_or_path` of the inverter and the corrector: the T5
-                architecture (config.json) and the tokenizer come from here. The checkpoint
-                weights do NOT: every encoder-decoder tensor is perturbed before the vec2text
-                checkpoint is saved, so a loader that reads weights from here fails parity.
-embedder_gtr/   GTR-style embedder: T5EncoderModel, d_model 768, 1 layer, 4 heads x d_kv 64,
-                d_ff 256, ReLU, same tokenizer as above. vec2text recipe `gtr_base`: T5 encoder
-                -> masked mean of the final hidden states; no Dense, no normalisation.
-embedder_bert/  BERT-style embedder as a sentence-transformers directory: 0_Transformer is a
-                1-layer BertModel (hidden 768, 12 heads, intermediate 256, 128 positions, GELU)
-                with a lower-cased WordPiece vocab.txt (400 entries) trained on the corpus,
-                1_Pooling is mean pooling, 2_Normalize is L2 normalisation.
-inversion_<kind>/  vec2text checkpoint of an InversionModel      (config.json + model.safetensors)
-corrector_<kind>/  vec2text checkpoint of a CorrectorEncoderModel (config.json + model.safetensors)
-
-The embedder names written into the checkpoints are `gtr_base` (kind "gtr", the real name: the
-patched loader maps it to embedder_gtr/) and `sentence-transformers/v2t-test-tiny-bert-768`
-(kind "bert", sent through vec2text's SentenceTransformer branch, mapped to embedder_bert/).
-
-Checkpoint contents (exactly what `PreTrainedModel.save_pretrained(safe_serialization=True)`
-writes for these classes; all tensors float32)
--------------------------------------------------------------------------------------------
-config.json: every field vec2text's constructors and the correction loop read:
-    architectures ["InversionModel"] or ["CorrectorEncoderModel"] (written by save_pretrained),
-    model_name_or_path (absolute path of t5_inverter/ or t5_corrector/), embedder_model_name,
-    embedder_model_api null, embedder_torch_dtype "float32", embedder_no_grad true,
-    embedder_fake_with_zeros false, embedder_gaussian_noise_level 0.0,
-    embeddings_from_layer_n null, use_frozen_embeddings_as_input false,
-    encoder_dropout_disabled false, decoder_dropout_disabled false, use_lora false,
-    freeze_strategy "none", num_repeat_tokens 16, max_seq_length 32,
-    corrector_ignore_hypothesis_embedding false, plus PretrainedConfig's own keys.
-    Which config is read where: the inverter's `num_repeat_tokens`; the corrector's
-    `num_repeat_tokens` and `max_seq_length` (step-0 hypothesis length and the truncation of
-    re-embedded hypotheses both read the CORRECTOR's max_seq_length).
-model.safetensors of an InversionModel:
-    embedding_transform.0.weight [768, 768], embedding_transform.0.bias [768]
-    embedding_transform.3.weight [16*64, 768], embedding_transform.3.bias [16*64]
-    encoder_decoder.shared.weight [304, 64]  (the only copy of the tied embedding: save_pretrained
-        drops encoder_decoder.encoder.embed_tokens.weight, encoder_decoder.decoder.embed_tokens
-        .weight and encoder_decoder.lm_head.weight, which alias it)
-    encoder_decoder.{encoder,decoder}.block.{i}.layer.0.SelfAttention.{q,k,v,o}.weight
-    encoder_decoder.{encoder,decoder}.block.0.layer.0.SelfAttention.relative_attention_bias.weight
-        [32, 4]  (block 0 only)
-    encoder_decoder.{encoder,decoder}.block.{i}.layer.0.layer_norm.weight
-    encoder_decoder.decoder.block.{i}.layer.1.EncDecAttention.{q,k,v,o}.weight, .layer.1.layer_norm
-    encoder_decoder.encoder.block.{i}.layer.1.DenseReluDense.{wi,wo}.weight, .layer.1.layer_norm
-    encoder_decoder.decoder.block.{i}.layer.2.DenseReluDense.{wi,wo}.weight, .layer.2.layer_norm
-    encoder_decoder.{encoder,decoder}.final_layer_norm.weight
-    embedder.*  the embedder's own weights, because the embedder is a submodule:
-        gtr:  embedder.embed_tokens.weight, embedder.block.0...., embedder.final_layer_norm.weight
-        bert: embedder.0.auto_model.embeddings...., embedder.0.auto_model.encoder.layer.0....,
-              embedder.0.auto_model.pooler.dense.{weight,bias} (unused by mean pooling)
-model.safetensors of a CorrectorEncoderModel:
-    embedding_transform_{1,2,3}.{0,3}.{weight,bias}  (same shapes as above; _1 takes the target
-        embedding, _2 the difference target - hypothesis, _3 the hypothesis embedding)
-    layernorm.weight [64], layernorm.bias [64]  (non-trivial values)
-    encoder_decoder.*  as above (no embedder: the corrector does not own one)
-`tensor_names(checkpoint_dir)` lists the names of a saved file.
-
-The MLP and LayerNorm weights are random with a fixed seed, scaled from the embedder's own
-statistics on real sentences so that different embeddings give different texts: the first
-Linear of each MLP has weights N(0, 1/s^2) and a bias that centres the embedding distribution
-(s = RMS distance of an embedding to the mean, or between two embeddings for the difference MLP);
-the second Linear has weights N(0, 1/(0.42*768)). LayerNorm weight ~ U(0.5, 1.5), bias ~ N(0,0.2^2).
-The decoders' `</s>` embedding row is scaled up so that texts end at varied lengths instead of
-always running to max_length.
+in a local directory, patches the two hub calls vec2text makes while constructing its objects
+(the embedder loader and `evaluate.load`), saves vec2text checkpoints, loads them back with
+vec2text's own `from_pretrained`, and hands out the real `vec2text.trainers.Corrector` built by
+`vec2text.api.load_corrector`. Its `invert_embeddings` is the reference that vec2text_c must
+match string for string. Nothing here is a test; tests import it. Python only, no C.
 
 API
 ---
-build_reference(kind, tmp_dir) -> (inversion_dir, corrector_dir, corrector)
-reference_artifacts(kind, tmp_dir) -> ReferenceArtifacts (every path above + the corrector)
+build_reference(kind, tmp_dir) -> (inversion_dir, corrector_dir, corrector)   kind "gtr"|"bert"
+reference_artifacts(kind, tmp_dir) -> ReferenceArtifacts: every path below, the embedder name,
+    the corrector. Built once per tmp_dir (marker files) and cached per process.
 reference_invert(corrector, embeddings, num_steps, sequence_beam_width, trace=None) -> list[str]
+    vec2text.api.invert_embeddings; `trace` collects the step-0 hypothesis, every raw beam
+    search output and what each round kept (see the function).
+reference_grid(artifacts, embeddings, grid=GRID) -> {(num_steps, width): (texts, trace)} for
+    num_steps None, 0, 1, 3 x width 0, 2, 4 (None only with 0), computed once per process.
 reference_invert_strings(corrector, strings, num_steps, sequence_beam_width) -> list[str]
-reference_embed(corrector, texts, hypothesis=False) -> np.ndarray [N, 768]
-reference_embed_ids(corrector, ids) -> np.ndarray [N, 768]
-reference_inverter_inputs(corrector, embeddings) -> np.ndarray [B, 16, 64]
-reference_hypotheses(corrector, embeddings) -> dict (step-0 ids, mask, embeddings)
+reference_embed(corrector, texts) -> [N, 768]: the target embeddings invert_strings computes
+    (<= 128 tokens, padded to 128); hypothesis=True: Corrector.embed_generated_hypothesis on
+    these texts (truncated at the corrector's max_seq_length 32, padded to 32).
+reference_embed_ids(corrector, ids) -> [N, 768]: embed_generated_hypothesis on token ids.
+reference_inverter_inputs(corrector, embeddings) -> [B, 16, 64]: embedding_transform(e) reshaped,
+    the inverter's T5 encoder inputs (mask all ones).
+reference_hypotheses(corrector, embeddings) -> {"ids" [B, <=32], "attention_mask",
+    "hypothesis_embedding" [B, 768]}: the loop's step-0 hypothesis.
 reference_corrector_inputs(corrector, embeddings, hypothesis_embeddings, hypothesis_ids,
-                           hypothesis_attention_mask=None) -> (inputs_embeds [B, 52+L, 64],
-                                                               attention_mask [B, 52+L])
-read_sentences(data_dir=None) -> list[str]; offline_vec2text(...) context manager.
+    hypothesis_attention_mask=None) -> (inputs_embeds [B, 52+L, 64], attention_mask [B, 52+L])
+    CorrectorEncoderModel.get_encoder_embedding (after the LayerNorm).
+torch_cpu_topk_order(values) -> the index order torch.topk(k=n) gives on CPU, ties included.
+read_sentences(data_dir=None), tensor_names(checkpoint_dir), torch_threads(n),
+offline_vec2text(cwd) (the patches as a context manager), LocalSacreBleu (what
+evaluate.load("sacrebleu") computes).
+Every reference_* call runs PyTorch single-threaded (fixed reduction order on every machine,
+and much faster than two threads on two shared cores); outputs are deterministic.
 
-Quirks of the reference found while building this (see tests/test_v2t_reference.py)
----------------------------------------------------------------------------------
-* `invert_embeddings` puts max_length 128 in the generation kwargs it hands to the corrector too,
-  so every correction round generates up to 128 tokens; only the step-0 hypothesis is capped at
-  the corrector's max_seq_length (32). Re-embedding truncates every candidate at 32 tokens, but
-  the ids fed back to the corrector as the next hypothesis are the full generated rows.
-* Sequence-level beam search keeps the first `b` distinct token rows after `scores.topk(k=all)`.
-  When fewer than `b` distinct rows exist for an example, the kept-index lists are ragged and
-  `torch.tensor(best_idx_in_beam)` raises ValueError. transformers' beam search returns distinct
-  rows per input row, so this needs the same candidates from more than one source; see
-  `test_fewer_distinct_candidates_than_beam_width_crashes_the_reference`.
-* Ties in cosine (distinct id rows that decode to the same text, e.g. differing only in special
-  tokens that `skip_special_tokens` drops) are ordered by torch's CPU topk; see the tests.
+Built artifacts (under tmp_dir)
+-------------------------------
+t5_tokenizer/   T5 tokenizer from a SentencePiece unigram model trained on the fly (300 pieces,
+                pad 0, eos 1, unk 2, no bos, nmt_nfkc) on the first 2000 sentences of
+                read_sentences(), plus 4 sentinels <extra_id_3..0> = ids 300..303 (<extra_id_0>
+                last, as in t5-base): 304 ids. Files: spiece.model, tokenizer.json (the layout of
+                the hub's t5-base file: Precompiled(charsmap) normaliser, WhitespaceSplit +
+                Metaspace("▁", prepend always) pre-tokeniser, Unigram(unk 2), TemplateProcessing
+                "$A </s>", Metaspace decoder; assembled without protobuf, the charsmap is read
+                from the model proto), tokenizer_config.json (T5Tokenizer, extra_ids 4,
+                clean_up_tokenization_spaces false = the 4.46.3 default), special_tokens_map.json.
+                vec2text's AutoTokenizer loads it as T5TokenizerFast; ids equal the slow
+                SentencePiece tokenizer's.
+t5_inverter/,   tiny T5ForConditionalGeneration, t5-base layout (v1.0: ReLU FFN, tied word
+t5_corrector/   embeddings with the d_model^-0.5 output scale, 32 relative buckets, max distance
+                128, eps 1e-6): d_model 64, d_kv 16, 4 heads, d_ff 128, 2 encoder + 2 decoder
+                layers, vocab 304 (= tokenizer); config.json, generation_config.json (start 0,
+                eos 1, pad 0), model.safetensors, tokenizer files. These are the checkpoints'
+                `model_name_or_path`: the T5 architecture and the tokenizer come from here, the
+                weights do NOT (every encoder-decoder tensor is multiplied by 1 + 0.05 N(0,1)
+                before the vec2text checkpoint is saved, so a loader reading weights from here
+                fails parity). Random weights: transformers' T5 init with initializer_factor 2,
+                RMSNorm weights U[0.5, 1.5), decoder final RMSNorm weight N(0, 1) (signed: it
+                removes the pull of tied embeddings towards repeating the input token), the
+                `</s>` embedding row x3, and two "length heads" (see _install_length_heads)
+                that force `</s>` at decoder position 40: texts are at most 40 tokens, so the
+                step-0 hypothesis (max 32) is sometimes cut without `</s>`, correction rounds
+                produce rows longer than 32, and beam searches never run to 128 tokens.
+embedder_gtr/   GTR-style embedder: T5EncoderModel, d_model 768, 1 layer, 4 heads x d_kv 16,
+                d_ff 64, ReLU, RMSNorm weights U[0.5, 1.5), the tokenizer above. vec2text
+                recipe `gtr_base`: T5 encoder -> mean of the final hidden states over the
+                attention mask; no Dense, no normalisation.
+embedder_bert/  BERT-style embedder, a sentence-transformers directory: the root holds the
+                Transformer module (BertModel: 1 layer, hidden 768, 12 heads, intermediate 64,
+                128 positions, GELU, LayerNorm weights U[0.5, 1.5) and biases N(0, 0.1^2);
+                lower-casing WordPiece vocab.txt of 400 entries trained on the same sentences;
+                sentence_bert_config.json max_seq_length 128), 1_Pooling (mean), 2_Normalize,
+                modules.json. vec2text runs it as a SentenceTransformer (sentence_embedding).
+                (embedder_bert_hf/ is the plain BERT directory it was assembled from.)
+inversion_<kind>/, corrector_<kind>/   the vec2text checkpoints (config.json + model.safetensors)
+tmp_trainer/    created by transformers.Trainer inside tmp_dir (never in the caller's cwd)
+
+Embedder names written into the checkpoints: kind "gtr" -> `gtr_base` (the real name; the
+patched loader maps it to embedder_gtr/); kind "bert" ->
+`sentence-transformers/v2t-test-tiny-bert-768` (goes through vec2text's SentenceTransformer
+branch; mapped to embedder_bert/). Any other name raises instead of reaching the hub.
+
+Checkpoint contents: exactly what PreTrainedModel.save_pretrained(safe_serialization=True)
+writes for these classes, all float32
+-------------------------------------------------------------------------------------------
+config.json: architectures ["InversionModel"] | ["CorrectorEncoderModel"], model_name_or_path
+    (absolute path of t5_inverter/ | t5_corrector/), embedder_model_name, embedder_model_api
+    null, embedder_torch_dtype "float32", embedder_no_grad true, embedder_fake_with_zeros false,
+    embedder_gaussian_noise_level 0.0, embeddings_from_layer_n null,
+    use_frozen_embeddings_as_input false, encoder_dropout_disabled false,
+    decoder_dropout_disabled false, use_lora false, freeze_strategy "none",
+    num_repeat_tokens 16, max_seq_length 32, corrector_ignore_hypothesis_embedding false,
+    plus torch_dtype and transformers_version. Which config is read where: the inverter's
+    num_repeat_tokens shapes its MLP; the CORRECTOR's max_seq_length sets both the step-0
+    hypothesis length and the truncation of re-embedded hypotheses.
+InversionModel model.safetensors:
+    embedding_transform.0.weight [768, 768], embedding_transform.0.bias [768]
+    embedding_transform.3.weight [16*64, 768], embedding_transform.3.bias [1024]
+        (Linear -> Dropout -> GELU(erf) -> Linear; output row-major [16, 64])
+    encoder_decoder.shared.weight [304, 64]: the only copy of the tied word embedding;
+        encoder_decoder.{encoder,decoder}.embed_tokens.weight and encoder_decoder.lm_head.weight
+        alias it and are not written
+    encoder_decoder.encoder.block.{0,1}.layer.0.SelfAttention.{q,k,v,o}.weight, .layer.0.layer_norm.weight
+    encoder_decoder.encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight [32, 4]
+    encoder_decoder.encoder.block.{0,1}.layer.1.DenseReluDense.{wi,wo}.weight, .layer.1.layer_norm.weight
+    encoder_decoder.encoder.final_layer_norm.weight
+    encoder_decoder.decoder.block.{0,1}.layer.0.SelfAttention.{q,k,v,o}.weight (+ block.0's
+        relative_attention_bias), .layer.0.layer_norm.weight
+    encoder_decoder.decoder.block.{0,1}.layer.1.EncDecAttention.{q,k,v,o}.weight, .layer.1.layer_norm.weight
+    encoder_decoder.decoder.block.{0,1}.layer.2.DenseReluDense.{wi,wo}.weight, .layer.2.layer_norm.weight
+    encoder_decoder.decoder.final_layer_norm.weight
+    embedder.*: the embedder is a submodule, so its weights are saved too:
+        gtr: embedder.embed_tokens.weight, embedder.block.0.layer.{0,1}...., embedder.final_layer_norm.weight
+        bert: embedder.0.auto_model.embeddings.*, embedder.0.auto_model.encoder.layer.0.*,
+              embedder.0.auto_model.pooler.dense.* (unused by mean pooling)
+CorrectorEncoderModel model.safetensors:
+    embedding_transform_{1,2,3}.{0,3}.{weight,bias} (shapes as above; _1 takes the target
+        embedding e, _2 the difference e - e_hat, _3 the hypothesis embedding e_hat)
+    layernorm.weight [64], layernorm.bias [64] (U[0.5, 1.5) and N(0, 0.2^2), not ones/zeros)
+    encoder_decoder.* as above; no embedder.
+Encoder input of the corrector: LayerNorm(eps 1e-5) over every row of
+    [S, T1(e), S, T3(e_hat), S, T2(e - e_hat), S, shared[hypothesis ids]], S = shared[1] (</s>);
+    mask = 4 + 3*16 ones, then hypothesis_ids != 0.
+MLP weights (fixed seeds, scaled from the embedder's own vectors of 64 real sentences so that
+different embeddings give different texts): first Linear N(0, 1/s^2) with bias
+0.1 N(0,1) - W mu (centres the embeddings; s = RMS distance to the mean mu; for the difference
+MLP no centring and s = RMS distance between two embeddings), second Linear N(0, 1/(0.42*768))
+and bias 0.1 N(0, 1).
+
+Quirks of the reference (each pinned by a test in tests/test_v2t_reference.py)
+----------------------------------------------------------------------------
+* invert_embeddings puts max_length 128 into the generation kwargs it also hands to the
+  corrector: every correction round may generate 128 tokens. Only the step-0 hypothesis is
+  capped, at the corrector's max_seq_length. Re-embedding truncates candidates at 32 tokens,
+  but the ids fed back as the next hypothesis are the full generated rows.
+* num_steps=0 and num_steps=1 are the same computation; exactly `steps` rounds always run
+  (the early-stop check never fires); sequence_beam_width 0 means greedy rounds, no selection.
+* Sequence-level beam search sorts candidates with scores.topk(k=all), which on CPU is
+  libstdc++'s nth_element + sort: NOT stable, so equal cosines come out in an order that
+  depends on the whole vector (torch_cpu_topk_order reproduces it exactly). It matters only when
+  two different token rows decode to the same text (e.g. rows differing in special tokens that
+  skip_special_tokens drops); identical rows from different parents are common in rounds >= 1
+  and their order does not change which texts are kept. No such tie occurs in the default grid.
+* Fewer than sequence_beam_width distinct rows for an example in a non-final round makes
+  `torch.tensor(best_idx_in_beam)` raise ValueError (ragged lists). transformers' beam search
+  returns distinct rows per input row, so invert_embeddings cannot reach it; the test drives
+  `_generate_with_beam` with a stubbed generate to show it.
+* A 1-D embedding raises AssertionError; an empty batch raises RuntimeError (reshape);
+  num_steps None with a beam width raises AssertionError.
+* The fast T5 tokenizer vec2text decodes with drops special and out-of-range ids, and keeps a
+  leading space when a text starts with the bare "▁" piece (SentencePiece's decode strips it).
+* transformers.Trainer (built by load_corrector) creates ./tmp_trainer and reseeds the global
+  RNGs; importing vec2text turns torch's dynamo logging up to INFO. The harness builds inside
+  tmp_dir, restores the RNG states and turns the logging back down.
 """
 from __future__ import annotations
 
 import contextlib
-import copy
 import functools
 import io
 import json
@@ -385,19 +424,33 @@ def _copy_tokenizer_files(src: Path, dst: Path) -> None:
 
 
 def build_wordpiece_vocab(sentences: Sequence[str], vocab_size: int = WORDPIECE_VOCAB_SIZE) -> list[str]:
-    from tokenizers import BertWordPieceTokenizer
+    """A lower-casing WordPiece vocabulary: the 5 BERT specials, every character seen (and its
+    "##" continuation), then the most frequent words (count descending, then alphabetical).
+    Built by counting rather than with the `tokenizers` trainer, whose result changes from one
+    process to the next (hash-map order breaks its frequency ties)."""
+    from collections import Counter
 
-    tok = BertWordPieceTokenizer(lowercase=True, strip_accents=None, clean_text=True)
-    tok.train_from_iterator(
-        list(sentences),
-        vocab_size=vocab_size,
-        min_frequency=2,
-        limit_alphabet=100,
-        special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"],
-        show_progress=False,
-    )
-    vocab = tok.get_vocab()
-    return [t for t, _ in sorted(vocab.items(), key=lambda kv: kv[1])]
+    from tokenizers import normalizers, pre_tokenizers
+
+    norm = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True, lowercase=True)
+    split = pre_tokenizers.BertPreTokenizer()
+    words: Counter = Counter()
+    for text in sentences:
+        words.update(w for w, _ in split.pre_tokenize_str(norm.normalize_str(text)))
+    chars: Counter = Counter()
+    for w, n in words.items():
+        for ch in w:
+            chars[ch] += n
+    alphabet = sorted(c for c, _ in sorted(chars.items(), key=lambda kv: (-kv[1], kv[0]))[:100])
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + alphabet + ["##" + c for c in alphabet]
+    seen = set(vocab)
+    for w, _ in sorted(words.items(), key=lambda kv: (-kv[1], kv[0])):
+        if len(vocab) >= vocab_size:
+            break
+        if w not in seen:
+            vocab.append(w)
+            seen.add(w)
+    return vocab
 
 
 # --------------------------------------------------------------------------------------------
@@ -1183,6 +1236,27 @@ def reference_invert(corrector, embeddings, num_steps=None, sequence_beam_width=
         return vec2text.api.invert_embeddings(
             emb, corrector, num_steps=num_steps, sequence_beam_width=sequence_beam_width
         )
+
+
+GRID = ((None, 0),) + tuple((n, b) for n in (0, 1, 3) for b in (0, 2, 4))
+_GRID_CACHE: dict = {}
+
+
+def reference_grid(art: ReferenceArtifacts, embeddings, grid=GRID) -> dict:
+    """{(num_steps, sequence_beam_width): (texts, trace)} for every pair of `grid`, each run
+    once per (artifacts, embeddings) in this process and then reused, so that several test
+    files sharing one tmp_dir pay for the reference grid once."""
+    import hashlib
+
+    e = np.ascontiguousarray(np.asarray(embeddings, dtype=np.float32))
+    key = (art.kind, str(art.root), hashlib.sha256(e.tobytes()).hexdigest(), e.shape)
+    cached = _GRID_CACHE.setdefault(key, {})
+    for num_steps, width in grid:
+        if (num_steps, width) not in cached:
+            trace: list = []
+            texts = reference_invert(art.corrector, e, num_steps, width, trace=trace)
+            cached[(num_steps, width)] = (texts, trace)
+    return {k: cached[k] for k in grid}
 
 
 @_single_threaded
