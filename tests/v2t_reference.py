@@ -67,13 +67,17 @@ t5_corrector/   embeddings with the d_model^-0.5 output scale, 32 relative bucke
 embedder_gtr/   GTR-style embedder: T5EncoderModel, d_model 768, 1 layer, 4 heads x d_kv 16,
                 d_ff 64, ReLU, RMSNorm weights U[0.5, 1.5), the tokenizer above. vec2text
                 recipe `gtr_base`: T5 encoder -> mean of the final hidden states over the
-                attention mask; no Dense, no normalisation.
+                attention mask; no Dense, no normalisation. model.safetensors holds shared.weight
+                [304, 768] and encoder.* (encoder.embed_tokens aliases shared and is not
+                written), the layout of the hub's sentence-transformers/gtr-t5-base weights.
 embedder_bert/  BERT-style embedder, a sentence-transformers directory: the root holds the
                 Transformer module (BertModel: 1 layer, hidden 768, 12 heads, intermediate 64,
                 128 positions, GELU, LayerNorm weights U[0.5, 1.5) and biases N(0, 0.1^2);
                 lower-casing WordPiece vocab.txt of 400 entries trained on the same sentences;
                 sentence_bert_config.json max_seq_length 128), 1_Pooling (mean), 2_Normalize,
-                modules.json. vec2text runs it as a SentenceTransformer (sentence_embedding).
+                modules.json. Root model.safetensors: BertModel names without prefix
+                (embeddings.*, encoder.layer.0.*, pooler.dense.*), as all-MiniLM-L6-v2's.
+                vec2text runs it as a SentenceTransformer (sentence_embedding).
                 (embedder_bert_hf/ is the plain BERT directory it was assembled from.)
 inversion_<kind>/, corrector_<kind>/   the vec2text checkpoints (config.json + model.safetensors)
 tmp_trainer/    created by transformers.Trainer inside tmp_dir (never in the caller's cwd)
