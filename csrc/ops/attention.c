@@ -1,10 +1,19 @@
 /* Attention kernel: scores, masked softmax, weighted sum, one (batch, head, query) at a time
- * with contiguous inner loops over head_dim and keys that the compiler vectorises. */
+ * with contiguous inner loops over head_dim and keys that the compiler vectorises; the
+ * (batch, head) pairs are spread over OpenMP threads (never nested inside a oneDNN call).
+ *
+ * A masked key contributes exactly zero, as exp(s - FLT_MAX - max) underflows to zero in
+ * transformers' float32 arithmetic, so it is skipped instead of exponentiated; when every key
+ * of a query is masked, the additive mask makes all scores equal in float32 and the softmax is
+ * uniform over all keys, which is reproduced explicitly. */
 #include "attention.h"
 
-#include <float.h>
 #include <math.h>
 #include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 static inline float dot(const float *a, const float *b, int64_t n)
 {
@@ -15,49 +24,83 @@ static inline float dot(const float *a, const float *b, int64_t n)
     return s;
 }
 
-// scores: [tk] scratch per (b, h, i)
-v2t_status v2t_attention(const v2t_attn_args *a, v2t_buffer *scratch)
+static inline void axpy(float p, const float *v, float *o, int64_t n)
+{
+#pragma omp simd
+    for (int64_t d = 0; d < n; d++)
+        o[d] += p * v[d];
+}
+
+// one (b, h): all queries; s: [tk] scores scratch
+static void attend_head(const v2t_attn_args *a, int64_t b, int64_t h, float *s)
 {
     const int64_t hd = a->head_dim, tk = a->tk, tq = a->tq;
-    V2T_TRY(v2t_buffer_reserve(scratch, (size_t)(tk + 16) * sizeof(float), "attention scores"));
-    float *s = scratch->data;
-    const float lowest = -FLT_MAX;
-    for (int64_t b = 0; b < a->batch; b++) {
-        const int64_t kb = b / a->kv_group;
-        const int32_t *mask = a->mask ? a->mask + kb * a->mask_bs : NULL;
-        for (int64_t h = 0; h < a->heads; h++) {
-            for (int64_t i = 0; i < tq; i++) {
-                const float *q = a->q + b * a->q_bs + i * a->q_rs + h * hd;
-                const float *pb = a->pos_bias ? a->pos_bias + h * a->pb_hs + i * a->pb_rs : NULL;
-                const int64_t last = a->causal ? i + (tk - tq) : tk - 1;
-                float mx = -INFINITY;
-                for (int64_t j = 0; j < tk; j++) {
-                    const float *k = a->k + kb * a->k_bs + j * a->k_rs + h * hd;
-                    float v = dot(q, k, hd) * a->scale;
-                    if (pb)
-                        v += pb[j];
-                    if ((mask && !mask[j]) || j > last)
-                        v += lowest;
-                    s[j] = v;
-                    mx = v > mx ? v : mx;
-                }
-                float sum = 0.f;
-#pragma omp simd reduction(+ : sum)
-                for (int64_t j = 0; j < tk; j++) {
-                    s[j] = expf(s[j] - mx);
-                    sum += s[j];
-                }
-                const float inv = 1.f / sum;
-                float *o = a->out + b * a->o_bs + i * a->o_rs + h * hd;
-                memset(o, 0, (size_t)hd * sizeof(float));
-                for (int64_t j = 0; j < tk; j++) {
-                    const float p = s[j] * inv;
-                    const float *v = a->v + kb * a->v_bs + j * a->v_rs + h * hd;
-                    for (int64_t d = 0; d < hd; d++)
-                        o[d] += p * v[d];
-                }
+    const int64_t kb = b / a->kv_group;
+    const int32_t *mask = a->mask ? a->mask + kb * a->mask_bs : NULL;
+    const float *kbase = a->k + kb * a->k_bs + h * hd;
+    const float *vbase = a->v + kb * a->v_bs + h * hd;
+    for (int64_t i = 0; i < tq; i++) {
+        const float *q = a->q + b * a->q_bs + i * a->q_rs + h * hd;
+        const float *pb = a->pos_bias ? a->pos_bias + h * a->pb_hs + i * a->pb_rs : NULL;
+        const int64_t last = a->causal ? i + (tk - tq) : tk - 1;
+        float *o = a->out + b * a->o_bs + i * a->o_rs + h * hd;
+        memset(o, 0, (size_t)hd * sizeof(float));
+        float mx = -INFINITY;
+        int64_t live = 0;
+        for (int64_t j = 0; j <= last && j < tk; j++) {
+            if (mask && !mask[j]) {
+                s[j] = -INFINITY;
+                continue;
             }
+            float v = dot(q, kbase + j * a->k_rs, hd) * a->scale;
+            if (pb)
+                v += pb[j];
+            s[j] = v;
+            mx = v > mx ? v : mx;
+            live++;
         }
+        if (live == 0) { /* every key masked: uniform over all keys, as in float32 transformers */
+            const float p = 1.f / (float)tk;
+            for (int64_t j = 0; j < tk; j++)
+                axpy(p, vbase + j * a->v_rs, o, hd);
+            continue;
+        }
+        const int64_t end = last < tk ? last + 1 : tk;
+        float sum = 0.f;
+        for (int64_t j = 0; j < end; j++) {
+            if (s[j] == -INFINITY) {
+                s[j] = 0.f;
+                continue;
+            }
+            s[j] = expf(s[j] - mx);
+            sum += s[j];
+        }
+        const float inv = 1.f / sum;
+        for (int64_t j = 0; j < end; j++)
+            if (s[j] != 0.f)
+                axpy(s[j] * inv, vbase + j * a->v_rs, o, hd);
+    }
+}
+
+v2t_status v2t_attention(const v2t_attn_args *a, v2t_buffer *scratch)
+{
+    const int64_t pairs = a->batch * a->heads;
+    int nthreads = 1;
+#ifdef _OPENMP
+    nthreads = omp_get_max_threads();
+    if (pairs < 2 || (int64_t)a->tq * a->tk * a->head_dim * pairs < 32768)
+        nthreads = 1; /* too little work to wake the team */
+#endif
+    const size_t stride = (size_t)(a->tk + 16);
+    V2T_TRY(v2t_buffer_reserve(scratch, stride * (size_t)nthreads * sizeof(float), "attention scores"));
+    float *scores = scratch->data;
+#pragma omp parallel for num_threads(nthreads) schedule(static) if (nthreads > 1)
+    for (int64_t p = 0; p < pairs; p++) {
+        int t = 0;
+#ifdef _OPENMP
+        t = omp_get_thread_num();
+#endif
+        attend_head(a, p / a->heads, p % a->heads, scores + (size_t)t * stride);
     }
     return V2T_OK;
 }

@@ -300,7 +300,8 @@ void v2t_linear_release(v2t_linear *l)
 /* oneDNN's brgemm kernels (the ones our packed layouts are made for) take only dense rows; a
  * strided operand would drop the matmul to the reference implementation, ~100x slower. So a
  * strided input is staged into a contiguous copy, and a strided output is produced contiguous
- * and scattered back (with its old contents staged first when accumulating). */
+ * and scattered back (with its old contents staged first when accumulating). Padding rows
+ * (below) go through the same staging. */
 static v2t_status matmul_dense(const v2t_linear *l, v2t_exec *ex, const float *x, int64_t M, float *y);
 
 static void copy_rows(const float *src, int64_t lds, int64_t M, int64_t n, float *dst, int64_t ldd)
@@ -309,24 +310,42 @@ static void copy_rows(const float *src, int64_t lds, int64_t M, int64_t n, float
         memcpy(dst + m * ldd, src + m * lds, (size_t)n * sizeof(float));
 }
 
-v2t_status v2t_linear_forward(const v2t_linear *l, v2t_exec *ex, const float *x, int64_t ldx, int64_t M, float *y,
-                              int64_t ldy)
+/* Row counts seen by oneDNN are bounded so a process keeps few primitives per shape: rows go
+ * through in slabs of V2T_SLAB; a slab of 16 or more rows that is not a multiple of 16 is
+ * padded with zero rows (staged) to the next multiple; fewer than 16 rows (decode steps) run
+ * as they are. That is at most 16 + 15 primitives per weight shape. */
+#define V2T_SLAB 256
+#define V2T_ROW_ALIGN 16
+
+static v2t_status forward_slab(const v2t_linear *l, v2t_exec *ex, const float *x, int64_t ldx, int64_t M, float *y,
+                               int64_t ldy)
 {
-    if (M == 0)
-        return V2T_OK;
-    if (ldx != l->in) {
-        V2T_TRY(v2t_buffer_reserve(&ex->stage_in, (size_t)(M * l->in) * sizeof(float), "staged matmul input"));
-        copy_rows(x, ldx, M, l->in, ex->stage_in.data, l->in);
-        x = ex->stage_in.data;
+    int64_t padded = M < V2T_ROW_ALIGN ? M : (M + V2T_ROW_ALIGN - 1) / V2T_ROW_ALIGN * V2T_ROW_ALIGN;
+    if (ldx != l->in || padded != M) {
+        V2T_TRY(v2t_buffer_reserve(&ex->stage_in, (size_t)(padded * l->in) * sizeof(float), "staged matmul input"));
+        float *xs = ex->stage_in.data;
+        copy_rows(x, ldx, M, l->in, xs, l->in);
+        memset(xs + M * l->in, 0, (size_t)((padded - M) * l->in) * sizeof(float));
+        x = xs;
     }
-    if (ldy == l->out)
+    if (ldy == l->out && padded == M)
         return matmul_dense(l, ex, x, M, y);
-    V2T_TRY(v2t_buffer_reserve(&ex->stage_out, (size_t)(M * l->out) * sizeof(float), "staged matmul output"));
+    V2T_TRY(v2t_buffer_reserve(&ex->stage_out, (size_t)(padded * l->out) * sizeof(float), "staged matmul output"));
     float *tmp = ex->stage_out.data;
     if (l->accumulate)
         copy_rows(y, ldy, M, l->out, tmp, l->out);
-    V2T_TRY(matmul_dense(l, ex, x, M, tmp));
+    V2T_TRY(matmul_dense(l, ex, x, padded, tmp));
     copy_rows(tmp, l->out, M, l->out, y, ldy);
+    return V2T_OK;
+}
+
+v2t_status v2t_linear_forward(const v2t_linear *l, v2t_exec *ex, const float *x, int64_t ldx, int64_t M, float *y,
+                              int64_t ldy)
+{
+    for (int64_t r = 0; r < M; r += V2T_SLAB) {
+        int64_t rows = M - r < V2T_SLAB ? M - r : V2T_SLAB;
+        V2T_TRY(forward_slab(l, ex, x + r * ldx, ldx, rows, y + r * ldy, ldy));
+    }
     return V2T_OK;
 }
 
