@@ -460,3 +460,23 @@ def test_embedder_named_in_the_checkpoint_is_found_in_the_hf_cache(kind, tmp_pat
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty"))
     with pytest.raises(vec2text_c.MissingModelFilesError, match=repo.replace("/", ".")):
         vec2text_c.load_corrector(art.inversion_dir, art.corrector_dir)
+
+
+def test_pytorch_bin_checkpoints_are_converted_once(tmp_path):
+    """A checkpoint with pytorch_model.bin (as the hub's jxm/* repositories) is converted to
+    model.safetensors beside it on first load and gives the same strings."""
+    import torch
+
+    art = artifacts(KIND)
+    dirs = []
+    for src in (art.inversion_dir, art.corrector_dir):
+        st = _core.SafeTensors(str(src / "model.safetensors"))
+        d = tmp_path / src.name
+        d.mkdir()
+        shutil.copy(src / "config.json", d / "config.json")
+        torch.save({k: torch.from_numpy(np.array(st.get(k))) for k in st.keys()}, d / "pytorch_model.bin")
+        dirs.append(d)
+    c = vec2text_c.load_corrector(*dirs, embedder=_gtr_embedder())
+    assert all((d / "model.safetensors").is_file() for d in dirs)
+    E = targets(KIND)
+    assert vec2text_c.invert_embeddings(E, c, num_steps=1, sequence_beam_width=2) == reference_strings(KIND, E, 1, 2)
