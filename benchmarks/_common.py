@@ -57,7 +57,9 @@ def random_t5(shape: str, cache_dir: Path, no_eos: bool = True):
 
 
 def decoder_bytes(model) -> int:
-    """Bytes of weights a decoder step streams: decoder blocks + final norm + lm_head."""
-    n = sum(p.numel() for p in model.decoder.block.parameters())
+    """Bytes of weights one decoder step streams: decoder blocks (less the cross-attention key and
+    value projections, which run once per source) + final norm + lm_head."""
+    n = sum(p.numel() for name, p in model.decoder.block.named_parameters()
+            if not ("EncDecAttention.k." in name or "EncDecAttention.v." in name))
     n += model.decoder.final_layer_norm.weight.numel() + model.lm_head.weight.numel()
     return 4 * n

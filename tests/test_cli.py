@@ -56,7 +56,13 @@ def test_embed_bad_input_is_one_line_error(tmp_path, capsys, content, suffix, me
     assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
-def test_help_for_each_subcommand():
+def test_help_for_each_subcommand(tmp_path):
+    # run outside the checkout, importing the same vec2text_c this test imported
+    import os
+    from pathlib import Path
+
+    env = dict(os.environ, PYTHONPATH=str(Path(vec2text_c.__file__).resolve().parents[1]))
     for sub in ([], ["demo"], ["embed"]):
-        r = subprocess.run([sys.executable, "-m", "vec2text_c.cli", *sub, "--help"], capture_output=True, text=True)
-        assert r.returncode == 0 and "usage: vec2text-c" in r.stdout
+        r = subprocess.run([sys.executable, "-m", "vec2text_c.cli", *sub, "--help"], capture_output=True, text=True,
+                           cwd=tmp_path, env=env)
+        assert r.returncode == 0 and "usage: vec2text-c" in r.stdout, r.stderr
