@@ -44,6 +44,7 @@ int v2t_py_init_t5_hooks(PyObject *m); /* called by v2t_py_init_t5 */
 int v2t_py_init_align(PyObject *m);
 int v2t_py_init_mlp(PyObject *m);
 int v2t_py_init_vec2vec(PyObject *m);
+int v2t_py_init_vec2vec_hooks(PyObject *m); /* called by v2t_py_init_vec2vec */
 
 /* The loaded model behind a vec2text_c._core.T5 object (borrowed; lives as long as the object),
  * or NULL with TypeError/ValueError set. */
