@@ -22,15 +22,17 @@ def _unit(rng, n, d):
 # ---------------------------------------------------------------- residual MLP
 
 
+@pytest.mark.parametrize("transposed", [True, False])  # forward through transposed weight copies or not
 @pytest.mark.parametrize("norm", [0, 1])  # BatchNorm1d, LayerNorm
 @pytest.mark.parametrize("depth,d_in,d_h,d_out", [(3, 5, 8, 6), (1, 4, 7, 3), (2, 9, 6, 4), (4, 6, 5, 6)])
-def test_resmlp_forward_backward_match_pytorch_twin(rng, norm, depth, d_in, d_h, d_out):
+def test_resmlp_forward_backward_match_pytorch_twin(rng, norm, depth, d_in, d_h, d_out, transposed):
     params, stats = _core.resmlp_init(depth, d_in, d_h, d_out, norm, 5)
     params = (params + 0.3 * rng.standard_normal(params.shape)).astype(np.float32)  # away from the init
     stats = (stats + 0.1 * rng.random(stats.shape)).astype(np.float32)
     x = rng.standard_normal((11, d_in)).astype(np.float32)
     dy = rng.standard_normal((11, d_out)).astype(np.float32)
-    y, dx, grads, stats_after = _core.kernel_resmlp(depth, d_in, d_h, d_out, norm, params, stats, x, dy)
+    y, dx, grads, stats_after = _core.kernel_resmlp(depth, d_in, d_h, d_out, norm, params, stats, x, dy,
+                                                    transposed=transposed)
     net = ResMLP(depth, d_in, d_h, d_out, "batch" if norm == 0 else "layer")
     torch.nn.utils.vector_to_parameters(torch.as_tensor(params, dtype=torch.float64), net.parameters())
     net.set_stats(stats)
@@ -47,7 +49,8 @@ def test_resmlp_forward_backward_match_pytorch_twin(rng, norm, depth, d_in, d_h,
         assert stats.size == 0 and stats_after.size == 0
     # inference: running statistics, no dropout
     net.set_stats(stats)
-    y_eval = _core.kernel_resmlp(depth, d_in, d_h, d_out, norm, params, stats, x, dy, training=False)[0]
+    y_eval = _core.kernel_resmlp(depth, d_in, d_h, d_out, norm, params, stats, x, dy, training=False,
+                                 transposed=transposed)[0]
     assert _rel(y_eval, net.eval()(torch.as_tensor(x, dtype=torch.float64)).detach().numpy()) < 1e-5
 
 
@@ -82,8 +85,9 @@ def test_resmlp_dropout_scales_kept_units_and_is_seeded(rng):
 # ---------------------------------------------------------------- discriminator and losses
 
 
+@pytest.mark.parametrize("transposed", [True, False])
 @pytest.mark.parametrize("depth", [1, 2, 5])
-def test_discriminator_matches_pytorch_twin(rng, depth):
+def test_discriminator_matches_pytorch_twin(rng, depth, transposed):
     x = rng.standard_normal((13, 7)).astype(np.float32)
     ds = rng.standard_normal(13).astype(np.float32)
     score, dx, grads, params = _core.kernel_disc(depth, 7, 9, None, x, ds)
@@ -92,7 +96,7 @@ def test_discriminator_matches_pytorch_twin(rng, depth):
     lin = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
     assert all(m.bias.abs().max().item() == 0 for m in lin)
     params = (params + 0.2 * rng.standard_normal(params.shape)).astype(np.float32)
-    score, dx, grads, _ = _core.kernel_disc(depth, 7, 9, params, x, ds)
+    score, dx, grads, _ = _core.kernel_disc(depth, 7, 9, params, x, ds, transposed)
     torch.nn.utils.vector_to_parameters(torch.as_tensor(params, dtype=torch.float64), net.parameters())
     xt = torch.as_tensor(x, dtype=torch.float64).requires_grad_(True)
     out = net(xt)[:, 0]

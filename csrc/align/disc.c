@@ -92,8 +92,24 @@ static v2t_status tape_layout(const v2t_disc *d, int64_t B, v2t_disc_tape *t)
     return V2T_OK;
 }
 
-v2t_status v2t_disc_forward(const v2t_disc *d, const float *params, v2t_exec *ex, const float *x, int64_t B,
-                            v2t_disc_tape *t, float *score)
+void v2t_disc_transpose_weights(const v2t_disc *d, const float *params, float *wt)
+{
+    for (int k = 0; k < d->depth; k++) {
+        const int64_t in = k == 0 ? d->d_in : d->width, out = k == d->depth - 1 ? 1 : d->width;
+        v2t_transpose(params + d->w_off[k], out, in, wt + d->w_off[k]);
+    }
+}
+
+static v2t_status linear(v2t_exec *ex, const v2t_disc *d, const float *params, const float *wt, int k,
+                         const float *x, int64_t B, int64_t in, int64_t out, float *y)
+{
+    if (wt)
+        return v2t_dense_forward_t(ex, x, in, B, in, wt + d->w_off[k], params + d->b_off[k], out, y, out);
+    return v2t_dense_forward(ex, x, in, B, in, params + d->w_off[k], params + d->b_off[k], out, y, out);
+}
+
+v2t_status v2t_disc_forward(const v2t_disc *d, const float *params, const float *wt, v2t_exec *ex, const float *x,
+                            int64_t B, v2t_disc_tape *t, float *score)
 {
     if (B <= 0)
         return v2t_fail(V2T_ERR_VALUE, "discriminator: a batch needs at least one row, got %lld", (long long)B);
@@ -104,7 +120,7 @@ v2t_status v2t_disc_forward(const v2t_disc *d, const float *params, v2t_exec *ex
     int64_t iw = d->d_in;
     for (int k = 0; k < L; k++) {
         float *z = k == 0 ? t->h[0] : t->scratch;
-        V2T_TRY(v2t_dense_forward(ex, in, iw, B, iw, params + d->w_off[k], params + d->b_off[k], W, z, W));
+        V2T_TRY(linear(ex, d, params, wt, k, in, B, iw, W, z));
         if (k > 0)
             v2t_layernorm_train(z, B, W, params + d->g_off[k], params + d->be_off[k], LN_EPS, t->h[k], t->hat[k],
                                 t->inv[k]);
@@ -112,7 +128,7 @@ v2t_status v2t_disc_forward(const v2t_disc *d, const float *params, v2t_exec *ex
         in = t->a[k];
         iw = W;
     }
-    return v2t_dense_forward(ex, in, iw, B, iw, params + d->w_off[L], params + d->b_off[L], 1, score, 1);
+    return linear(ex, d, params, wt, (int)L, in, B, iw, 1, score);
 }
 
 v2t_status v2t_disc_backward(const v2t_disc *d, const float *params, v2t_exec *ex, v2t_disc_tape *t,

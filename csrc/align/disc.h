@@ -43,9 +43,13 @@ typedef struct v2t_disc_tape {
 
 void v2t_disc_tape_release(v2t_disc_tape *t);
 
-// x: [B, d_in] -> score: [B]; tape filled for v2t_disc_backward (the caller keeps x alive)
-v2t_status v2t_disc_forward(const v2t_disc *d, const float *params, v2t_exec *ex, const float *x, int64_t B,
-                            v2t_disc_tape *t, float *score);
+/* wt: [n_params] with every Linear weight of params transposed ([in, out]) at the same offset. */
+void v2t_disc_transpose_weights(const v2t_disc *d, const float *params, float *wt);
+
+// x: [B, d_in] -> score: [B]; tape filled for v2t_disc_backward (the caller keeps x alive).
+// wt: transposed weights of params (plain-layout products), or NULL.
+v2t_status v2t_disc_forward(const v2t_disc *d, const float *params, const float *wt, v2t_exec *ex, const float *x,
+                            int64_t B, v2t_disc_tape *t, float *score);
 
 // dscore: [B] -> grads: [n_params] accumulated (+=; NULL: skipped), dx: [B, d_in] written (NULL: skipped)
 v2t_status v2t_disc_backward(const v2t_disc *d, const float *params, v2t_exec *ex, v2t_disc_tape *t,

@@ -18,33 +18,52 @@ void v2t_silu_backward(const float *x, const float *dy, float *dx, int64_t n)
     }
 }
 
+/* Columns are handled in blocks of COLS: sums run row by row over a block (contiguous,
+ * vectorisable), with the block's accumulators on the stack. */
+#define COLS 256
+
 void v2t_batchnorm_train(const float *x, int64_t B, int64_t D, const float *gamma, const float *beta, float eps,
                          float momentum, float *running_mean, float *running_var, float *y, float *xhat,
                          float *inv_std)
 {
-    for (int64_t j = 0; j < D; j++) {
-        double mean = 0.0, var = 0.0;
-        for (int64_t i = 0; i < B; i++)
-            mean += x[i * D + j];
-        mean /= (double)B;
+    for (int64_t j0 = 0; j0 < D; j0 += COLS) {
+        const int64_t w = D - j0 < COLS ? D - j0 : COLS;
+        double mean[COLS] = {0}, var[COLS] = {0};
+        float inv[COLS], mf[COLS];
         for (int64_t i = 0; i < B; i++) {
-            double t = x[i * D + j] - mean;
-            var += t * t;
+            const float *r = x + i * D + j0;
+            for (int64_t j = 0; j < w; j++)
+                mean[j] += r[j];
         }
-        double biased = var / (double)B;
-        float inv = (float)(1.0 / sqrt(biased + eps));
-        if (inv_std)
-            inv_std[j] = inv;
+        for (int64_t j = 0; j < w; j++)
+            mean[j] /= (double)B;
         for (int64_t i = 0; i < B; i++) {
-            float h = (float)(x[i * D + j] - mean) * inv;
-            if (xhat)
-                xhat[i * D + j] = h;
-            y[i * D + j] = h * gamma[j] + beta[j];
+            const float *r = x + i * D + j0;
+            for (int64_t j = 0; j < w; j++) {
+                const double t = r[j] - mean[j];
+                var[j] += t * t;
+            }
         }
-        if (running_mean) {
-            double unbiased = B > 1 ? var / (double)(B - 1) : biased;
-            running_mean[j] = (1.f - momentum) * running_mean[j] + momentum * (float)mean;
-            running_var[j] = (1.f - momentum) * running_var[j] + momentum * (float)unbiased;
+        for (int64_t j = 0; j < w; j++) {
+            if (running_mean) {
+                const double unbiased = B > 1 ? var[j] / (double)(B - 1) : var[j] / (double)B;
+                running_mean[j0 + j] = (1.f - momentum) * running_mean[j0 + j] + momentum * (float)mean[j];
+                running_var[j0 + j] = (1.f - momentum) * running_var[j0 + j] + momentum * (float)unbiased;
+            }
+            inv[j] = (float)(1.0 / sqrt(var[j] / (double)B + eps));
+            mf[j] = (float)mean[j];
+            if (inv_std)
+                inv_std[j0 + j] = inv[j];
+        }
+        for (int64_t i = 0; i < B; i++) {
+            const float *r = x + i * D + j0, *g = gamma + j0, *be = beta + j0;
+            float *yr = y + i * D + j0, *hr = xhat ? xhat + i * D + j0 : NULL;
+            for (int64_t j = 0; j < w; j++) {
+                const float h = (r[j] - mf[j]) * inv[j];
+                if (hr)
+                    hr[j] = h;
+                yr[j] = h * g[j] + be[j];
+            }
         }
     }
 }
@@ -60,19 +79,35 @@ void v2t_batchnorm_eval(const float *x, int64_t B, int64_t D, const float *gamma
 void v2t_batchnorm_backward(const float *dy, const float *xhat, const float *inv_std, const float *gamma, int64_t B,
                             int64_t D, float *dx, float *dgamma, float *dbeta)
 {
-    for (int64_t j = 0; j < D; j++) {
-        double sdy = 0.0, sdyh = 0.0;
+    // per column: s = sum_i dy, t = sum_i dy xhat;  dx = gamma inv (dy - (s + xhat t) / B)
+    for (int64_t j0 = 0; j0 < D; j0 += COLS) {
+        const int64_t w = D - j0 < COLS ? D - j0 : COLS;
+        double s[COLS] = {0}, t[COLS] = {0};
+        float k[COLS], c[COLS], e[COLS];
         for (int64_t i = 0; i < B; i++) {
-            sdy += dy[i * D + j];
-            sdyh += (double)dy[i * D + j] * xhat[i * D + j];
+            const float *g = dy + i * D + j0, *h = xhat + i * D + j0;
+            for (int64_t j = 0; j < w; j++) {
+                s[j] += g[j];
+                t[j] += (double)g[j] * h[j];
+            }
         }
-        dgamma[j] += (float)sdyh;
-        dbeta[j] += (float)sdy;
-        const double k = (double)gamma[j] * inv_std[j] / (double)B;
-        for (int64_t i = 0; i < B; i++)
-            dx[i * D + j] = (float)(k * ((double)B * dy[i * D + j] - sdy - xhat[i * D + j] * sdyh));
+        for (int64_t j = 0; j < w; j++) {
+            dgamma[j0 + j] += (float)t[j];
+            dbeta[j0 + j] += (float)s[j];
+            k[j] = gamma[j0 + j] * inv_std[j0 + j];
+            c[j] = (float)(s[j] / (double)B);
+            e[j] = (float)(t[j] / (double)B);
+        }
+        for (int64_t i = 0; i < B; i++) {
+            const float *g = dy + i * D + j0, *h = xhat + i * D + j0;
+            float *o = dx + i * D + j0;
+            for (int64_t j = 0; j < w; j++)
+                o[j] = k[j] * (g[j] - c[j] - h[j] * e[j]);
+        }
     }
 }
+
+#undef COLS
 
 void v2t_layernorm_train(const float *x, int64_t B, int64_t D, const float *gamma, const float *beta, float eps,
                          float *y, float *xhat, float *inv_std)

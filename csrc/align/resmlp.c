@@ -162,8 +162,29 @@ static void norm_forward(const v2t_resmlp *m, const float *params, float *stats,
     }
 }
 
-v2t_status v2t_resmlp_forward(const v2t_resmlp *m, const float *params, float *stats, int training, v2t_rng *rng,
-                              v2t_exec *ex, const float *x, int64_t B, v2t_resmlp_tape *tape, float *y)
+void v2t_resmlp_transpose_weights(const v2t_resmlp *m, const float *params, float *wt)
+{
+    for (int i = 0; i < m->depth; i++) {
+        const int kind = v2t_resmlp_block_kind(m, i);
+        const int64_t o1 = kind == BLOCK_LAST ? m->d_hidden : m->out_w[i];
+        v2t_transpose(params + m->w_off[i], o1, m->in_w[i], wt + m->w_off[i]);
+        if (kind == BLOCK_LAST)
+            v2t_transpose(params + m->w2_off, m->d_out, m->d_hidden, wt + m->w2_off);
+    }
+}
+
+/* y: [B, out] = x [B, in] W^T + b, W at offset w_off of params (or transposed in wt) */
+static v2t_status linear(v2t_exec *ex, const float *params, const float *wt, int64_t w_off, int64_t b_off,
+                         const float *x, int64_t B, int64_t in, int64_t out, float *y)
+{
+    if (wt)
+        return v2t_dense_forward_t(ex, x, in, B, in, wt + w_off, params + b_off, out, y, out);
+    return v2t_dense_forward(ex, x, in, B, in, params + w_off, params + b_off, out, y, out);
+}
+
+v2t_status v2t_resmlp_forward(const v2t_resmlp *m, const float *params, const float *wt, float *stats, int training,
+                              v2t_rng *rng, v2t_exec *ex, const float *x, int64_t B, v2t_resmlp_tape *tape,
+                              float *y)
 {
     if (B <= 0)
         return v2t_fail(V2T_ERR_VALUE, "residual MLP: a batch needs at least one row, got %lld", (long long)B);
@@ -185,25 +206,21 @@ v2t_status v2t_resmlp_forward(const v2t_resmlp *m, const float *params, float *s
         float *out = i == m->depth - 1 ? y : t->out[i];
         if (kind == BLOCK_FIRST) {
             // out = silu(in W^T + b)
-            V2T_CHECK(s, v2t_dense_forward(ex, in, iw, B, iw, params + m->w_off[i], params + m->b_off[i], ow, t->z[i], ow),
-                      done);
+            V2T_CHECK(s, linear(ex, params, wt, m->w_off[i], m->b_off[i], in, B, iw, ow, t->z[i]), done);
             v2t_silu(t->z[i], out, B * ow);
         } else if (kind == BLOCK_MIDDLE) {
             // out = dropout(norm(silu(in W^T + b)))
-            V2T_CHECK(s, v2t_dense_forward(ex, in, iw, B, iw, params + m->w_off[i], params + m->b_off[i], h, t->z[i], h),
-                      done);
+            V2T_CHECK(s, linear(ex, params, wt, m->w_off[i], m->b_off[i], in, B, iw, h, t->z[i]), done);
             float *a = t->scratch;
             v2t_silu(t->z[i], a, B * h);
             norm_forward(m, params, stats, training, i, a, B, out, t->hat[i], t->inv[i]);
             v2t_dropout(out, p, rng, t->mask[i], out, B * h);
         } else {
             // out = silu(dropout(in W1^T + b1)) W2^T + b2
-            V2T_CHECK(s, v2t_dense_forward(ex, in, iw, B, iw, params + m->w_off[i], params + m->b_off[i], h, t->z[i], h),
-                      done);
+            V2T_CHECK(s, linear(ex, params, wt, m->w_off[i], m->b_off[i], in, B, iw, h, t->z[i]), done);
             v2t_dropout(t->z[i], p, rng, t->mask[i], t->hat[i], B * h);
             v2t_silu(t->hat[i], t->s_last, B * h);
-            V2T_CHECK(s, v2t_dense_forward(ex, t->s_last, h, B, h, params + m->w2_off, params + m->b2_off, ow, out, ow),
-                      done);
+            V2T_CHECK(s, linear(ex, params, wt, m->w2_off, m->b2_off, t->s_last, B, h, ow, out), done);
         }
         v2t_residual_add(in, iw, out, ow, B);
         in = out;

@@ -66,11 +66,16 @@ typedef struct v2t_resmlp_tape {
 
 void v2t_resmlp_tape_release(v2t_resmlp_tape *t);
 
+/* wt: [n_params] holds every Linear weight of params transposed ([in, out]) at the same offset
+ * (other entries untouched); forward passes given wt run plain-layout products. */
+void v2t_resmlp_transpose_weights(const v2t_resmlp *m, const float *params, float *wt);
+
 // x: [B, d_in] -> y: [B, d_out]. training: batch statistics (running stats updated when stats is
 // not NULL) and dropout drawn from rng; otherwise running statistics and no dropout. tape: NULL
-// for inference, else filled for v2t_resmlp_backward.
-v2t_status v2t_resmlp_forward(const v2t_resmlp *m, const float *params, float *stats, int training, v2t_rng *rng,
-                              v2t_exec *ex, const float *x, int64_t B, v2t_resmlp_tape *tape, float *y);
+// for inference, else filled for v2t_resmlp_backward. wt: transposed weights of params, or NULL.
+v2t_status v2t_resmlp_forward(const v2t_resmlp *m, const float *params, const float *wt, float *stats, int training,
+                              v2t_rng *rng, v2t_exec *ex, const float *x, int64_t B, v2t_resmlp_tape *tape,
+                              float *y);
 
 // dy: [B, d_out] -> grads: [n_params] accumulated (+=), dx: [B, d_in] written (NULL: skipped).
 // The tape must come from a training forward pass with the same params.

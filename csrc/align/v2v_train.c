@@ -82,6 +82,8 @@ static v2t_status layout(v2t_v2v_trainer *t, int64_t B, step_buffers *sb)
 void v2t_v2v_trainer_release(v2t_v2v_trainer *t)
 {
     v2t_free(t->params);
+    v2t_free(t->params_t);
+    v2t_free(t->dparams_t);
     v2t_free(t->grads);
     v2t_free(t->adam_m);
     v2t_free(t->adam_v);
@@ -100,6 +102,13 @@ void v2t_v2v_trainer_release(v2t_v2v_trainer *t)
     memset(t, 0, sizeof *t);
 }
 
+static void refresh_transposed(v2t_v2v_trainer *t)
+{
+    const v2t_v2v_model *m = &t->m;
+    for (int k = 0; k < V2T_V2V_NMOD; k++)
+        v2t_resmlp_transpose_weights(&m->mod[k], t->params + m->p_off[k], t->params_t + m->p_off[k]);
+}
+
 v2t_status v2t_v2v_trainer_init(v2t_v2v_trainer *t, const v2t_v2v_config *c, uint64_t seed, const float *params,
                                 const float *stats, const float *disc_params)
 {
@@ -111,6 +120,8 @@ v2t_status v2t_v2v_trainer_init(v2t_v2v_trainer *t, const v2t_v2v_config *c, uin
     v2t_status s = V2T_OK;
     V2T_CHECK(s, v2t_exec_init(&t->ex), fail);
     V2T_CHECK(s, v2t_alloc((void **)&t->params, np, "vec2vec parameters"), fail);
+    V2T_CHECK(s, v2t_calloc((void **)&t->params_t, np, "vec2vec transposed weights"), fail);
+    V2T_CHECK(s, v2t_calloc((void **)&t->dparams_t, nd, "discriminator transposed weights"), fail);
     V2T_CHECK(s, v2t_calloc((void **)&t->grads, np, "vec2vec gradients"), fail);
     V2T_CHECK(s, v2t_calloc((void **)&t->adam_m, np, "vec2vec Adam moments"), fail);
     V2T_CHECK(s, v2t_calloc((void **)&t->adam_v, np, "vec2vec Adam moments"), fail);
@@ -126,6 +137,9 @@ v2t_status v2t_v2v_trainer_init(v2t_v2v_trainer *t, const v2t_v2v_config *c, uin
         memcpy(t->stats, stats, (size_t)m->n_stats * f);
     if (disc_params)
         memcpy(t->dparams, disc_params, nd);
+    refresh_transposed(t);
+    for (int k = 0; k < V2T_V2V_NDISC; k++)
+        v2t_disc_transpose_weights(&m->disc[k], t->dparams + m->d_off[k], t->dparams_t + m->d_off[k]);
     /* dropout masks draw from a stream of their own, derived from the seed */
     v2t_rng_seed(&t->rng, seed ^ 0x5deece66dULL);
     return V2T_OK;
@@ -139,8 +153,8 @@ fail:
 static v2t_status mod_fwd(v2t_v2v_trainer *t, int k, const float *x, int64_t B, int tape, float *y)
 {
     const v2t_v2v_model *m = &t->m;
-    return v2t_resmlp_forward(&m->mod[k], t->params + m->p_off[k], t->stats + m->s_off[k], 1, &t->rng, &t->ex, x,
-                              B, &t->tape[tape], y);
+    return v2t_resmlp_forward(&m->mod[k], t->params + m->p_off[k], t->params_t + m->p_off[k], t->stats + m->s_off[k],
+                              1, &t->rng, &t->ex, x, B, &t->tape[tape], y);
 }
 
 static v2t_status mod_bwd(v2t_v2v_trainer *t, int k, int tape, const float *dy, float *dx)
@@ -180,11 +194,11 @@ static v2t_status gan_step(v2t_v2v_trainer *t, int k, const float *real, const f
     const v2t_v2v_model *m = &t->m;
     const v2t_disc *d = &m->disc[k];
     const int64_t dim = d->d_in;
-    float *p = t->dparams + m->d_off[k], *g = t->dgrads + m->d_off[k];
+    float *p = t->dparams + m->d_off[k], *pt = t->dparams_t + m->d_off[k], *g = t->dgrads + m->d_off[k];
     // real and fake rows share one pass (LayerNorm is per row)
     memcpy(sb->dcat, real, (size_t)(B * dim) * sizeof(float));
     memcpy(sb->dcat + B * dim, fake, (size_t)(B * dim) * sizeof(float));
-    V2T_TRY(v2t_disc_forward(d, p, &t->ex, sb->dcat, 2 * B, &t->dtape, sb->score));
+    V2T_TRY(v2t_disc_forward(d, p, pt, &t->ex, sb->dcat, 2 * B, &t->dtape, sb->score));
     *disc_loss = v2t_lsgan_disc_loss(sb->score, sb->score + B, B, sb->gscore, sb->gscore + B);
     memset(g, 0, (size_t)d->n_params * sizeof(float));
     V2T_TRY(v2t_disc_backward(d, p, &t->ex, &t->dtape, sb->gscore, g, NULL));
@@ -193,9 +207,10 @@ static v2t_status gan_step(v2t_v2v_trainer *t, int k, const float *real, const f
         const v2t_v2v_config *c = &m->cfg;
         v2t_adam_config ac = {warm_lr(c->lr_disc, t->disc_step + 1, c->warmup), c->beta1, c->beta2, c->eps_disc, 0.f};
         v2t_adamw_step(&ac, t->disc_step + 1, p, g, t->dadam_m + m->d_off[k], t->dadam_v + m->d_off[k], d->n_params);
+        v2t_disc_transpose_weights(d, p, pt);
     }
     // generator term with the (updated) discriminator: gradient to the fake rows only
-    V2T_TRY(v2t_disc_forward(d, p, &t->ex, fake, B, &t->dtape, sb->score));
+    V2T_TRY(v2t_disc_forward(d, p, pt, &t->ex, fake, B, &t->dtape, sb->score));
     *gen_loss = v2t_lsgan_gen_loss(sb->score, B, weight, sb->gscore);
     return v2t_disc_backward(d, p, &t->ex, &t->dtape, sb->gscore, NULL, sb->gfake);
 }
@@ -320,6 +335,7 @@ v2t_status v2t_v2v_step(v2t_v2v_trainer *t, const float *x, const float *y, int6
         t->step++;
         v2t_adam_config ac = {warm_lr(c->lr_gen, t->step, c->warmup), c->beta1, c->beta2, c->eps_gen, 0.f};
         v2t_adamw_step(&ac, t->step, t->params, t->grads, t->adam_m, t->adam_v, m->n_params);
+        refresh_transposed(t);
     }
     return V2T_OK;
 }

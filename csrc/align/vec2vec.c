@@ -75,21 +75,25 @@ v2t_status v2t_v2v_translate(const v2t_v2v_model *m, const float *params, const 
     if (n <= 0)
         return V2T_OK;
     const int64_t block = n < TRANSLATE_BLOCK ? n : TRANSLATE_BLOCK;
-    float *z = NULL, *l = NULL, *norms = NULL;
+    float *z = NULL, *l = NULL, *norms = NULL, *wt = NULL;
     v2t_resmlp_tape tape = {0};
     v2t_status s = V2T_OK;
     V2T_CHECK(s, v2t_alloc((void **)&z, (size_t)(block * dl) * sizeof(float), "vec2vec latents"), done);
     V2T_CHECK(s, v2t_alloc((void **)&l, (size_t)(block * dl) * sizeof(float), "vec2vec latents"), done);
     V2T_CHECK(s, v2t_alloc((void **)&norms, (size_t)block * sizeof(float), "vec2vec norms"), done);
+    V2T_CHECK(s, v2t_calloc((void **)&wt, (size_t)m->n_params * sizeof(float), "vec2vec transposed weights"), done);
+    const int used[3] = {a, V2T_V2V_T, b};
+    for (int k = 0; k < 3; k++)
+        v2t_resmlp_transpose_weights(&m->mod[used[k]], params + m->p_off[used[k]], wt + m->p_off[used[k]]);
     float *st = (float *)stats; /* inference only reads the running statistics */
     for (int64_t r0 = 0; r0 < n; r0 += block) {
         const int64_t rows = n - r0 < block ? n - r0 : block;
         float *out = y + r0 * d_out;
-        V2T_CHECK(s, v2t_resmlp_forward(&m->mod[a], params + m->p_off[a], st + m->s_off[a], 0, NULL, ex,
+        V2T_CHECK(s, v2t_resmlp_forward(&m->mod[a], params + m->p_off[a], wt + m->p_off[a], st + m->s_off[a], 0, NULL, ex,
                                         x + r0 * d_in, rows, &tape, z), done);
-        V2T_CHECK(s, v2t_resmlp_forward(&m->mod[V2T_V2V_T], params + m->p_off[V2T_V2V_T], st + m->s_off[V2T_V2V_T], 0,
+        V2T_CHECK(s, v2t_resmlp_forward(&m->mod[V2T_V2V_T], params + m->p_off[V2T_V2V_T], wt + m->p_off[V2T_V2V_T], st + m->s_off[V2T_V2V_T], 0,
                                         NULL, ex, z, rows, &tape, l), done);
-        V2T_CHECK(s, v2t_resmlp_forward(&m->mod[b], params + m->p_off[b], st + m->s_off[b], 0, NULL, ex, l, rows,
+        V2T_CHECK(s, v2t_resmlp_forward(&m->mod[b], params + m->p_off[b], wt + m->p_off[b], st + m->s_off[b], 0, NULL, ex, l, rows,
                                         &tape, out), done);
         v2t_l2_rows(out, rows, d_out, out, norms);
     }
@@ -98,5 +102,6 @@ done:
     v2t_free(z);
     v2t_free(l);
     v2t_free(norms);
+    v2t_free(wt);
     return s;
 }

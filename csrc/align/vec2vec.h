@@ -107,8 +107,10 @@ v2t_status v2t_v2v_translate(const v2t_v2v_model *m, const float *params, const 
 typedef struct v2t_v2v_trainer {
     v2t_v2v_model m;
     float *params, *grads, *adam_m, *adam_v; /* [n_params] */
+    float *params_t;                         /* [n_params] Linear weights transposed (plain-layout products) */
     float *stats;                            /* [n_stats] */
     float *dparams, *dgrads, *dadam_m, *dadam_v; /* [n_disc_params] */
+    float *dparams_t;                            /* [n_disc_params] transposed weights */
     int64_t step;                            /* generator updates done */
     int64_t disc_step;                       /* discriminator updates done */
     v2t_rng rng;                             /* dropout masks */

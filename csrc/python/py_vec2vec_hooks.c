@@ -12,19 +12,20 @@ static PyArrayObject *new_f32(int nd, npy_intp *dims, int zero)
 }
 
 /* kernel_resmlp(depth, d_in, d_hidden, d_out, norm, params, stats, x, dy, training=True,
- *               dropout=0.0, seed=0) -> (y, dx, grads, stats_after); norm: 0 batch, 1 layer */
+ *               dropout=0.0, seed=0, transposed=True) -> (y, dx, grads, stats_after); norm: 0 batch,
+ * 1 layer; transposed: forward products through transposed weight copies (as the trainer runs) */
 static PyObject *kernel_resmlp(PyObject *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"depth", "d_in", "d_hidden", "d_out", "norm", "params", "stats", "x", "dy",
-                             "training", "dropout", "seed", NULL};
-    int depth, norm, training = 1;
+                             "training", "dropout", "seed", "transposed", NULL};
+    int depth, norm, training = 1, transposed = 1;
     Py_ssize_t d_in, d_hidden, d_out;
     float dropout = 0.f;
     unsigned long long seed = 0;
     PyObject *po, *so, *xo, *dyo, *result = NULL;
     PyArrayObject *p = NULL, *st0 = NULL, *st = NULL, *x = NULL, *dy = NULL, *y = NULL, *dx = NULL, *g = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "innniOOOO|pfK", kwlist, &depth, &d_in, &d_hidden, &d_out, &norm,
-                                     &po, &so, &xo, &dyo, &training, &dropout, &seed))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "innniOOOO|pfKp", kwlist, &depth, &d_in, &d_hidden, &d_out, &norm,
+                                     &po, &so, &xo, &dyo, &training, &dropout, &seed, &transposed))
         return NULL;
     v2t_resmlp m;
     v2t_status s = v2t_resmlp_init(&m, depth, d_in, d_hidden, d_out, (v2t_norm_kind)norm, dropout);
@@ -49,17 +50,21 @@ static PyObject *kernel_resmlp(PyObject *self, PyObject *args, PyObject *kwds)
     v2t_exec ex;
     v2t_rng rng;
     v2t_resmlp_tape tape = {0};
+    float *wt = NULL;
     v2t_rng_seed(&rng, seed);
     s = v2t_exec_init(&ex);
+    if (s == V2T_OK && transposed && (s = v2t_alloc((void **)&wt, (size_t)m.n_params * sizeof(float), "weights")) == V2T_OK)
+        v2t_resmlp_transpose_weights(&m, PyArray_DATA(p), wt);
     if (s == V2T_OK) {
-        s = v2t_resmlp_forward(&m, PyArray_DATA(p), PyArray_DATA(st), training, &rng, &ex, PyArray_DATA(x), B,
+        s = v2t_resmlp_forward(&m, PyArray_DATA(p), wt, PyArray_DATA(st), training, &rng, &ex, PyArray_DATA(x), B,
                                training ? &tape : NULL, PyArray_DATA(y));
         if (s == V2T_OK && training)
             s = v2t_resmlp_backward(&m, PyArray_DATA(p), &ex, &tape, PyArray_DATA(dy), PyArray_DATA(g),
                                     PyArray_DATA(dx));
         v2t_resmlp_tape_release(&tape);
-        v2t_exec_release(&ex);
     }
+    v2t_free(wt);
+    v2t_exec_release(&ex);
     Py_END_ALLOW_THREADS
     if (s != V2T_OK) {
         v2t_py_raise(s);
@@ -103,14 +108,16 @@ static PyObject *resmlp_init(PyObject *self, PyObject *args)
     return Py_BuildValue("(NN)", p, st);
 }
 
-/* kernel_disc(depth, d_in, width, params, x, dscore) -> (score, dx, grads); params None: fresh (seed 0) */
+/* kernel_disc(depth, d_in, width, params, x, dscore, transposed=1) -> (score, dx, grads, params);
+ * params None: fresh (seed 0) */
 static PyObject *kernel_disc(PyObject *self, PyObject *args)
 {
     int depth;
     Py_ssize_t d_in, width;
     PyObject *po, *xo, *dso, *result = NULL;
     PyArrayObject *p = NULL, *x = NULL, *ds = NULL, *score = NULL, *dx = NULL, *g = NULL;
-    if (!PyArg_ParseTuple(args, "innOOO", &depth, &d_in, &width, &po, &xo, &dso))
+    int transposed = 1;
+    if (!PyArg_ParseTuple(args, "innOOO|p", &depth, &d_in, &width, &po, &xo, &dso, &transposed))
         return NULL;
     v2t_disc d;
     v2t_status s = v2t_disc_init(&d, depth, d_in, width);
@@ -140,14 +147,18 @@ static PyObject *kernel_disc(PyObject *self, PyObject *args)
     Py_BEGIN_ALLOW_THREADS
     v2t_exec ex;
     v2t_disc_tape tape = {0};
+    float *wt = NULL;
     s = v2t_exec_init(&ex);
+    if (s == V2T_OK && transposed && (s = v2t_alloc((void **)&wt, (size_t)d.n_params * sizeof(float), "weights")) == V2T_OK)
+        v2t_disc_transpose_weights(&d, PyArray_DATA(p), wt);
     if (s == V2T_OK) {
-        s = v2t_disc_forward(&d, PyArray_DATA(p), &ex, PyArray_DATA(x), B, &tape, PyArray_DATA(score));
+        s = v2t_disc_forward(&d, PyArray_DATA(p), wt, &ex, PyArray_DATA(x), B, &tape, PyArray_DATA(score));
         if (s == V2T_OK)
             s = v2t_disc_backward(&d, PyArray_DATA(p), &ex, &tape, PyArray_DATA(ds), PyArray_DATA(g), PyArray_DATA(dx));
         v2t_disc_tape_release(&tape);
-        v2t_exec_release(&ex);
     }
+    v2t_free(wt);
+    v2t_exec_release(&ex);
     Py_END_ALLOW_THREADS
     if (s != V2T_OK) {
         v2t_py_raise(s);
