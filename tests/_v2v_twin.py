@@ -98,7 +98,8 @@ class Twin:
             "B1": ResMLP(c["adapter_depth"], dl, c["d_hidden"], d1, norm, c["dropout"], dtype),
             "B2": ResMLP(c["adapter_depth"], dl, c["d_hidden"], d2, norm, c["dropout"], dtype),
         }
-        self.discs = {k: Disc(c["disc_depth"], d, c["disc_width"], dtype) for k, d in (("D1", d1), ("D2", d2), ("DL", dl))}
+        self.discs = {k: Disc(c["disc_depth"], d, c["disc_width"], dtype)
+                      for k, d in (("D1", d1), ("D2", d2), ("DL", dl))}
         for k, m in self.mods.items():
             off, n, soff, sn = sizes[k]
             nn.utils.vector_to_parameters(torch.as_tensor(params[off:off + n], dtype=dtype), m.parameters())

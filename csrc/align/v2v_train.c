@@ -287,9 +287,11 @@ v2t_status v2t_v2v_step(v2t_v2v_trainer *t, const float *x, const float *y, int6
         metrics[V2T_V2V_M_CC] =
             0.5 * (v2t_cos_loss(y, sb.out[O_BACK_Y], B, d2, hc, hc > 0.f ? sb.gout[O_BACK_Y] : NULL) +
                    v2t_cos_loss(x, sb.out[O_BACK_X], B, d1, hc, hc > 0.f ? sb.gout[O_BACK_X] : NULL));
-        V2T_TRY(v2t_vsp_loss(&t->ex, y, sb.out[O_BACK_Y], B, d2, hcv, sb.vsp, &v, hcv > 0.f ? sb.gout[O_BACK_Y] : NULL));
+        V2T_TRY(v2t_vsp_loss(&t->ex, y, sb.out[O_BACK_Y], B, d2, hcv, sb.vsp, &v,
+                             hcv > 0.f ? sb.gout[O_BACK_Y] : NULL));
         metrics[V2T_V2V_M_CC_VSP] = 0.5 * v;
-        V2T_TRY(v2t_vsp_loss(&t->ex, x, sb.out[O_BACK_X], B, d1, hcv, sb.vsp, &v, hcv > 0.f ? sb.gout[O_BACK_X] : NULL));
+        V2T_TRY(v2t_vsp_loss(&t->ex, x, sb.out[O_BACK_X], B, d1, hcv, sb.vsp, &v,
+                             hcv > 0.f ? sb.gout[O_BACK_X] : NULL));
         metrics[V2T_V2V_M_CC_VSP] += 0.5 * v;
     }
     metrics[V2T_V2V_M_LOSS] = c->w_rec * metrics[V2T_V2V_M_REC] + c->w_vsp * metrics[V2T_V2V_M_VSP] +

@@ -26,12 +26,14 @@ v2t_status v2t_v2v_model_init(v2t_v2v_model *m, const v2t_v2v_config *c)
         return v2t_fail(V2T_ERR_VALUE, "vec2vec: warmup must be >= 0, got %lld", (long long)c->warmup);
     if (!(c->lr_gen >= 0.f) || !(c->lr_disc >= 0.f) || !(c->beta1 >= 0.f && c->beta1 < 1.f) ||
         !(c->beta2 >= 0.f && c->beta2 < 1.f) || !(c->eps_gen > 0.f) || !(c->eps_disc > 0.f))
-        return v2t_fail(V2T_ERR_VALUE, "vec2vec: optimiser settings out of range (lr_gen %g, lr_disc %g, betas %g, %g, "
-                                       "eps %g, %g)", c->lr_gen, c->lr_disc, c->beta1, c->beta2, c->eps_gen, c->eps_disc);
+        return v2t_fail(V2T_ERR_VALUE,
+                        "vec2vec: optimiser settings out of range (lr_gen %g, lr_disc %g, betas %g, %g, eps %g, %g)",
+                        c->lr_gen, c->lr_disc, c->beta1, c->beta2, c->eps_gen, c->eps_disc);
     const float w[6] = {c->w_rec, c->w_vsp, c->w_cc, c->w_cc_vsp, c->w_gan, c->w_latent_gan};
     for (int i = 0; i < 6; i++)
         if (!(w[i] >= 0.f))
-            return v2t_fail(V2T_ERR_VALUE, "vec2vec: loss weights must be >= 0, weight %d is %g", i, w[i]);
+            return v2t_fail(V2T_ERR_VALUE, "vec2vec: loss weights must be >= 0, weight %d is %g", i,
+                            w[i]);
     m->cfg = *c;
     const int64_t dims[2] = {c->d1, c->d2};
     for (int s = 0; s < 2; s++) {
@@ -88,13 +90,15 @@ v2t_status v2t_v2v_translate(const v2t_v2v_model *m, const float *params, const 
     float *st = (float *)stats; /* inference only reads the running statistics */
     for (int64_t r0 = 0; r0 < n; r0 += block) {
         const int64_t rows = n - r0 < block ? n - r0 : block;
-        float *out = y + r0 * d_out;
-        V2T_CHECK(s, v2t_resmlp_forward(&m->mod[a], params + m->p_off[a], wt + m->p_off[a], st + m->s_off[a], 0, NULL, ex,
-                                        x + r0 * d_in, rows, &tape, z), done);
-        V2T_CHECK(s, v2t_resmlp_forward(&m->mod[V2T_V2V_T], params + m->p_off[V2T_V2V_T], wt + m->p_off[V2T_V2V_T], st + m->s_off[V2T_V2V_T], 0,
-                                        NULL, ex, z, rows, &tape, l), done);
-        V2T_CHECK(s, v2t_resmlp_forward(&m->mod[b], params + m->p_off[b], wt + m->p_off[b], st + m->s_off[b], 0, NULL, ex, l, rows,
-                                        &tape, out), done);
+        const float *in = x + r0 * d_in;
+        float *outs[3] = {z, l, y + r0 * d_out};
+        for (int k = 0; k < 3; k++) {
+            const int64_t po = m->p_off[used[k]];
+            V2T_CHECK(s, v2t_resmlp_forward(&m->mod[used[k]], params + po, wt + po, st + m->s_off[used[k]], 0, NULL,
+                                            ex, in, rows, &tape, outs[k]), done);
+            in = outs[k];
+        }
+        float *out = outs[2];
         v2t_l2_rows(out, rows, d_out, out, norms);
     }
 done:

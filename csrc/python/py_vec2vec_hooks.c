@@ -53,7 +53,8 @@ static PyObject *kernel_resmlp(PyObject *self, PyObject *args, PyObject *kwds)
     float *wt = NULL;
     v2t_rng_seed(&rng, seed);
     s = v2t_exec_init(&ex);
-    if (s == V2T_OK && transposed && (s = v2t_alloc((void **)&wt, (size_t)m.n_params * sizeof(float), "weights")) == V2T_OK)
+    if (s == V2T_OK && transposed &&
+        (s = v2t_alloc((void **)&wt, (size_t)m.n_params * sizeof(float), "weights")) == V2T_OK)
         v2t_resmlp_transpose_weights(&m, PyArray_DATA(p), wt);
     if (s == V2T_OK) {
         s = v2t_resmlp_forward(&m, PyArray_DATA(p), wt, PyArray_DATA(st), training, &rng, &ex, PyArray_DATA(x), B,
@@ -149,7 +150,8 @@ static PyObject *kernel_disc(PyObject *self, PyObject *args)
     v2t_disc_tape tape = {0};
     float *wt = NULL;
     s = v2t_exec_init(&ex);
-    if (s == V2T_OK && transposed && (s = v2t_alloc((void **)&wt, (size_t)d.n_params * sizeof(float), "weights")) == V2T_OK)
+    if (s == V2T_OK && transposed &&
+        (s = v2t_alloc((void **)&wt, (size_t)d.n_params * sizeof(float), "weights")) == V2T_OK)
         v2t_disc_transpose_weights(&d, PyArray_DATA(p), wt);
     if (s == V2T_OK) {
         s = v2t_disc_forward(&d, PyArray_DATA(p), wt, &ex, PyArray_DATA(x), B, &tape, PyArray_DATA(score));
