@@ -31,6 +31,17 @@ def best_of(fn, repeat):
     return min(times)
 
 
+def best_of_pair(fa, fb, repeat):
+    """Best times of two functions run alternately, so a load change on a shared machine hits both."""
+    ta, tb = [], []
+    for _ in range(repeat):
+        for fn, times in ((fa, ta), (fb, tb)):
+            t = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t)
+    return min(ta), min(tb)
+
+
 def bench_ridge(rows, repeat):
     from vec2text_c import align
 
@@ -138,8 +149,7 @@ def bench_vec2vec(repeat, steps=3):
 
         trainer.step(xs[0], ys[0])
         twin.step(xs[0], ys[0], keep_grad=False)
-        t_ours = best_of(ours, repeat)
-        t_torch = best_of(theirs, repeat)
+        t_ours, t_torch = best_of_pair(ours, theirs, repeat)
         print(f"  {d1} <-> {d2}, width {width}, batch {batch}: vec2text_c {steps / t_ours:7.2f} steps/s, "
               f"PyTorch {steps / t_torch:7.2f} steps/s, ratio {t_torch / t_ours:5.2f}x")
 

@@ -6,11 +6,13 @@
 
 /* exp(x) without a library call, so loops over it vectorise: Cody-Waite range reduction
  * x = k ln2 + r, |r| <= ln2 / 2, a degree-6 polynomial for e^r (Cephes' expf coefficients,
- * about 1 ulp), and 2^k put straight into the exponent bits. x is clamped to [-87, 88]. */
+ * about 1 ulp), and 2^k put straight into the exponent bits. x is clamped to [-87, 88]; k is
+ * rounded to nearest by adding and subtracting 1.5 * 2^23. */
 static inline float exp_poly(float x)
 {
-    x = x < -87.f ? -87.f : (x > 88.f ? 88.f : x);
-    const float k = rintf(x * 1.44269504088896341f);
+    x = x < -87.f ? -87.f : x;
+    x = x > 88.f ? 88.f : x;
+    const float k = (x * 1.44269504088896341f + 12582912.f) - 12582912.f;
     const float r = x - k * 0.693359375f + k * 2.12194440e-4f;
     float p = 1.9875691500e-4f;
     p = p * r + 1.3981999507e-3f;
