@@ -113,8 +113,7 @@ def bench_mlp(repeat, steps=40, batch=256, d_in=768, d_out=384):
 
         ours()
         theirs()
-        t_ours = best_of(ours, repeat)
-        t_torch = best_of(theirs, repeat)
+        t_ours, t_torch = best_of_pair(ours, theirs, repeat)
         print(f"  widths {model.widths}: vec2text_c {steps / t_ours:8.1f} steps/s, "
               f"PyTorch {steps / t_torch:8.1f} steps/s, ratio {t_torch / t_ours:5.2f}x")
 
