@@ -21,7 +21,8 @@ N_TRAIN, N_TEST = 700, 300
 @pytest.fixture(scope="session")
 def spaces(shared_data, request):
     texts = sentences(shared_data, N_TRAIN + N_TEST)
-    cache = Path(request.config.cache.mkdir("v2t_real_embeddings"))
+    cache = getattr(request.config, "cache", None)  # absent under -p no:cacheprovider
+    cache = Path(cache.mkdir("v2t_real_embeddings")) if cache is not None else None
     X = cached_embeddings("e5", texts, cache)
     Y = cached_embeddings("minilm", texts, cache)
     return texts, X, Y

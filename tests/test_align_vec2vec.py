@@ -4,7 +4,6 @@ the Vec2Vec aligner's determinism, save/load and bad input."""
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
 from _v2v_twin import Disc, ResMLP, Twin, cos_loss, vsp
 from vec2text_c import _core, align
