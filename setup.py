@@ -60,6 +60,7 @@ ext = Extension(
         "-O3",
         "-march=x86-64-v3",  # AVX2 + FMA baseline; oneDNN dispatches AVX-512/AMX itself at run time
         "-fno-math-errno",
+        "-fno-trapping-math",  # floating-point selects may be if-converted, so such loops vectorise
         "-fopenmp",  # the few loops of our own (attention heads) share oneDNN's GNU OpenMP runtime
         "-fvisibility=hidden",
         "-Wall",

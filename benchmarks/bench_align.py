@@ -31,6 +31,17 @@ def best_of(fn, repeat):
     return min(times)
 
 
+def best_of_pair(fa, fb, repeat):
+    """Best times of two functions run alternately, so a load change on a shared machine hits both."""
+    ta, tb = [], []
+    for _ in range(repeat):
+        for fn, times in ((fa, ta), (fb, tb)):
+            t = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t)
+    return min(ta), min(tb)
+
+
 def bench_ridge(rows, repeat):
     from vec2text_c import align
 
@@ -102,10 +113,44 @@ def bench_mlp(repeat, steps=40, batch=256, d_in=768, d_out=384):
 
         ours()
         theirs()
-        t_ours = best_of(ours, repeat)
-        t_torch = best_of(theirs, repeat)
+        t_ours, t_torch = best_of_pair(ours, theirs, repeat)
         print(f"  widths {model.widths}: vec2text_c {steps / t_ours:8.1f} steps/s, "
               f"PyTorch {steps / t_torch:8.1f} steps/s, ratio {t_torch / t_ours:5.2f}x")
+
+
+def bench_vec2vec(repeat, steps=3):
+    import torch
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from _v2v_twin import Twin  # the PyTorch twin of the recipe the C trainer is tested against
+
+    from vec2text_c import _core
+
+    rng = np.random.default_rng(0)
+    print(f"vec2vec training steps (3 discriminators, cycle pass, VSP), torch threads {torch.get_num_threads()}")
+    for d1, d2, width, batch in [(768, 384, 1024, 256), (384, 384, 256, 128)]:
+        cfg = dict(d1=d1, d2=d2, d_latent=width, d_hidden=width, d_backbone=width, disc_width=width, warmup=10)
+        trainer = _core.Vec2VecTrainer(cfg, seed=0)
+        twin = Twin(cfg, _core.vec2vec_sizes(cfg), trainer.params(), trainer.stats(), trainer.disc_params(),
+                    dtype=torch.float32)
+        xs = [rng.standard_normal((batch, d1)).astype(np.float32) for _ in range(steps)]
+        ys = [rng.standard_normal((batch, d2)).astype(np.float32) for _ in range(steps)]
+        xs = [x / np.linalg.norm(x, axis=1, keepdims=True) for x in xs]
+        ys = [y / np.linalg.norm(y, axis=1, keepdims=True) for y in ys]
+
+        def ours():
+            for x, y in zip(xs, ys):
+                trainer.step(x, y)
+
+        def theirs():
+            for x, y in zip(xs, ys):
+                twin.step(x, y, keep_grad=False)
+
+        trainer.step(xs[0], ys[0])
+        twin.step(xs[0], ys[0], keep_grad=False)
+        t_ours, t_torch = best_of_pair(ours, theirs, repeat)
+        print(f"  {d1} <-> {d2}, width {width}, batch {batch}: vec2text_c {steps / t_ours:7.2f} steps/s, "
+              f"PyTorch {steps / t_torch:7.2f} steps/s, ratio {t_torch / t_ours:5.2f}x")
 
 
 def main():
@@ -119,6 +164,8 @@ def main():
         bench_ridge(args.rows, args.repeat)
     if "mlp" in args.what:
         bench_mlp(args.repeat)
+    if "vec2vec" in args.what:
+        bench_vec2vec(args.repeat)
 
 
 if __name__ == "__main__":

@@ -138,3 +138,20 @@ def test_bad_input(rng):
         _core.MLPTrainer([4, 3], np.zeros(5, np.float32))
     with pytest.raises(ValueError, match="widths"):
         _core.MLPTrainer([4], np.zeros(5, np.float32))
+
+
+def test_restore_best_keeps_the_best_validation_epoch(rng):
+    X, Y = _synthetic(rng, 300, 8)
+    Y[:] = rng.standard_normal(Y.shape)  # noise targets: validation loss rises once the net overfits
+    kw = dict(hidden=64, layers=2, lr=1e-2, epochs=30, batch_size=32, seed=3, progress=False)
+    best = align.MLP(**kw).fit(X, Y)
+    last = align.MLP(restore_best=False, **kw).fit(X, Y)
+    losses = [h["val_loss"] for h in best.history]
+    assert best.best_epoch == int(np.argmin(losses)) + 1 < 30
+    assert last.best_epoch is None and not np.array_equal(best.params, last.params)
+    # the kept weights are the ones training stopped at best_epoch would give
+    short = align.MLP(restore_best=False, **{**kw, "epochs": best.best_epoch}).fit(X, Y)
+    np.testing.assert_array_equal(best.params, short.params)
+    # no validation rows: nothing to select by, the last epoch is kept
+    none = align.MLP(validation=0, **{**kw, "epochs": 3}).fit(X, Y)
+    assert none.best_epoch is None

@@ -16,8 +16,10 @@ class MLP(Aligner):
     the "Squeezing more out of vec2text" write-up); layers=0 is a single Linear layer trained
     by gradient descent. Rows are shuffled every epoch (seeded) and cut into batches of
     `batch_size` (None: full batch). A fraction `validation` of the pairs is held out (seeded)
-    and scored after every epoch; `history` holds the per-epoch metrics. Weights start as
-    PyTorch's nn.Linear does (uniform in +-1/sqrt(fan_in)), drawn from `seed`.
+    and scored after every epoch; `history` holds the per-epoch metrics. With validation rows
+    and `restore_best` (the default), the fitted weights are those of the epoch with the lowest
+    validation loss (`best_epoch`), not the last epoch's. Weights start as PyTorch's nn.Linear
+    does (uniform in +-1/sqrt(fan_in)), drawn from `seed`.
     """
 
     _kind = "MLP"
@@ -25,7 +27,7 @@ class MLP(Aligner):
     def __init__(self, hidden: int | None = None, layers: int = 3, lr: float = 1e-3, epochs: int = 100,
                  batch_size: int | None = 256, weight_decay: float = 0.01, validation: float = 0.1,
                  seed: int = 0, progress: bool = True, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8):
+                 eps: float = 1e-8, restore_best: bool = True):
         if hidden is not None:
             _check_number("hidden", hidden, 1, integer=True)
         _check_number("layers", layers, 0, 15, integer=True)
@@ -52,6 +54,8 @@ class MLP(Aligner):
         self.progress = bool(progress)
         self.betas = (float(betas[0]), float(betas[1]))
         self.eps = float(eps)
+        self.restore_best = bool(restore_best)
+        self.best_epoch: int | None = None
         self.widths: list[int] | None = None
         self.params: np.ndarray | None = None
         self.history: list[dict[str, float]] = []
@@ -59,10 +63,11 @@ class MLP(Aligner):
     def _params(self) -> dict[str, Any]:
         return {"hidden": self.hidden, "layers": self.layers, "lr": self.lr, "epochs": self.epochs,
                 "batch_size": self.batch_size, "weight_decay": self.weight_decay, "validation": self.validation,
-                "seed": self.seed, "progress": self.progress, "betas": list(self.betas), "eps": self.eps}
+                "seed": self.seed, "progress": self.progress, "betas": list(self.betas), "eps": self.eps,
+                "restore_best": self.restore_best}
 
     def _state(self) -> dict[str, Any]:
-        return {**super()._state(), "widths": self.widths, "history": self.history}
+        return {**super()._state(), "widths": self.widths, "history": self.history, "best_epoch": self.best_epoch}
 
     def _layer_views(self) -> list[tuple[np.ndarray, np.ndarray]]:
         views, off = [], 0
@@ -83,6 +88,7 @@ class MLP(Aligner):
     def _restore(self, state: dict[str, Any], tensors: dict[str, np.ndarray]) -> None:
         self.widths = [int(w) for w in state["widths"]]
         self.history = list(state.get("history", []))
+        self.best_epoch = state.get("best_epoch")
         parts = []
         for k, (i, o) in enumerate(zip(self.widths[:-1], self.widths[1:])):
             w, b = tensors[f"layers.{k}.weight"], tensors[f"layers.{k}.bias"]
@@ -131,20 +137,27 @@ class MLP(Aligner):
         params = self.init_params(X.shape[1], Y.shape[1])
         trainer = _core.MLPTrainer(self.widths, params)
         batch = self.batch_size or X.shape[0]
-        self.history = []
+        self.history, self.best_epoch = [], None
+        best = None
         bar = tqdm(range(self.epochs), desc="MLP aligner", unit="epoch", disable=not self.progress)
         for epoch in bar:
             loss = trainer.train_epoch(X, Y, batch, self.lr, self.weight_decay, self.betas[0], self.betas[1],
                                        self.eps, (self.seed * 1_000_003 + epoch) % 2**64)
             record = {"epoch": epoch + 1, "loss": loss}
             if Xv is not None:
-                pred = _core.mlp_forward(self.widths, trainer.params(), Xv)
+                params = trainer.params()
+                pred = _core.mlp_forward(self.widths, params, Xv)
                 scores = evaluate(pred, Yv)
                 record.update(val_loss=float(np.mean((pred.astype(np.float64) - Yv) ** 2)),
                               val_cosine=scores.cosine, val_top1=scores.top1)
+                if self.restore_best and (best is None or record["val_loss"] < best[0]):
+                    best = (record["val_loss"], epoch + 1, params)
             self.history.append(record)
             bar.set_postfix({k: round(v, 4) for k, v in record.items() if k != "epoch"})
-        self.params = trainer.params()
+        if best is not None:
+            _, self.best_epoch, self.params = best
+        else:
+            self.params = trainer.params()
         self.d_in, self.d_out = X.shape[1], Y.shape[1]
         return self
 

@@ -9,11 +9,12 @@ Supervised aligners learn from paired rows (the same texts embedded by both enco
 mapping on held-out pairs as the vec2vec paper does.
 
 Unsupervised aligners learn from unpaired rows (different texts in the two spaces):
-`MiniVec2Vec` (linear, anchors + Procrustes refinement).
+`MiniVec2Vec` (linear, anchors + Procrustes refinement) and `Vec2Vec` (the published vec2vec
+recipe: residual MLP adapters and backbone, three discriminators, GAN, cycle and VSP losses).
 
 Work that grows with the number of rows (Gram and cross products, affine maps, cosine
-matrices) runs in the C core on oneDNN with the GIL released; the small d x d factorisations
-(Cholesky, SVD) use LAPACK through NumPy.
+matrices, the training steps of MLP and Vec2Vec) runs in the C core on oneDNN with the GIL
+released; the small d x d factorisations (Cholesky, SVD) use LAPACK through NumPy.
 """
 from __future__ import annotations
 
@@ -21,5 +22,6 @@ from ._align_base import Aligner, Evaluation, evaluate, load
 from ._align_linear import Procrustes, Ridge
 from ._align_mini import MiniVec2Vec
 from ._align_mlp import MLP
+from ._align_vec2vec import Vec2Vec
 
-__all__ = ["Aligner", "Evaluation", "evaluate", "load", "Ridge", "Procrustes", "MLP", "MiniVec2Vec"]
+__all__ = ["Aligner", "Evaluation", "evaluate", "load", "Ridge", "Procrustes", "MLP", "MiniVec2Vec", "Vec2Vec"]

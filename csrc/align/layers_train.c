@@ -4,47 +4,89 @@
 #include <math.h>
 #include <string.h>
 
+/* exp(x) without a library call, so loops over it vectorise: Cody-Waite range reduction
+ * x = k ln2 + r, |r| <= ln2 / 2, a degree-6 polynomial for e^r (Cephes' expf coefficients,
+ * about 1 ulp), and 2^k put straight into the exponent bits. x is clamped to [-87, 88]; k is
+ * rounded to nearest by adding and subtracting 1.5 * 2^23. */
+static inline float exp_poly(float x)
+{
+    x = x < -87.f ? -87.f : x;
+    x = x > 88.f ? 88.f : x;
+    const float k = (x * 1.44269504088896341f + 12582912.f) - 12582912.f;
+    const float r = x - k * 0.693359375f + k * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.f;
+    const int32_t bits = ((int32_t)k + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
 void v2t_silu(const float *x, float *y, int64_t n)
 {
     for (int64_t i = 0; i < n; i++)
-        y[i] = x[i] / (1.f + expf(-x[i]));
+        y[i] = x[i] / (1.f + exp_poly(-x[i]));
 }
 
 void v2t_silu_backward(const float *x, const float *dy, float *dx, int64_t n)
 {
     for (int64_t i = 0; i < n; i++) {
-        float s = 1.f / (1.f + expf(-x[i]));
+        const float s = 1.f / (1.f + exp_poly(-x[i]));
         dx[i] = dy[i] * s * (1.f + x[i] * (1.f - s));
     }
 }
+
+/* Columns are handled in blocks of COLS: sums run row by row over a block (contiguous,
+ * vectorisable), with the block's accumulators on the stack. */
+#define COLS 256
 
 void v2t_batchnorm_train(const float *x, int64_t B, int64_t D, const float *gamma, const float *beta, float eps,
                          float momentum, float *running_mean, float *running_var, float *y, float *xhat,
                          float *inv_std)
 {
-    for (int64_t j = 0; j < D; j++) {
-        double mean = 0.0, var = 0.0;
-        for (int64_t i = 0; i < B; i++)
-            mean += x[i * D + j];
-        mean /= (double)B;
+    for (int64_t j0 = 0; j0 < D; j0 += COLS) {
+        const int64_t w = D - j0 < COLS ? D - j0 : COLS;
+        double mean[COLS] = {0}, var[COLS] = {0};
+        float inv[COLS], mf[COLS];
         for (int64_t i = 0; i < B; i++) {
-            double t = x[i * D + j] - mean;
-            var += t * t;
+            const float *r = x + i * D + j0;
+            for (int64_t j = 0; j < w; j++)
+                mean[j] += r[j];
         }
-        double biased = var / (double)B;
-        float inv = (float)(1.0 / sqrt(biased + eps));
-        if (inv_std)
-            inv_std[j] = inv;
+        for (int64_t j = 0; j < w; j++)
+            mean[j] /= (double)B;
         for (int64_t i = 0; i < B; i++) {
-            float h = (float)(x[i * D + j] - mean) * inv;
-            if (xhat)
-                xhat[i * D + j] = h;
-            y[i * D + j] = h * gamma[j] + beta[j];
+            const float *r = x + i * D + j0;
+            for (int64_t j = 0; j < w; j++) {
+                const double t = r[j] - mean[j];
+                var[j] += t * t;
+            }
         }
-        if (running_mean) {
-            double unbiased = B > 1 ? var / (double)(B - 1) : biased;
-            running_mean[j] = (1.f - momentum) * running_mean[j] + momentum * (float)mean;
-            running_var[j] = (1.f - momentum) * running_var[j] + momentum * (float)unbiased;
+        for (int64_t j = 0; j < w; j++) {
+            if (running_mean) {
+                const double unbiased = B > 1 ? var[j] / (double)(B - 1) : var[j] / (double)B;
+                running_mean[j0 + j] = (1.f - momentum) * running_mean[j0 + j] + momentum * (float)mean[j];
+                running_var[j0 + j] = (1.f - momentum) * running_var[j0 + j] + momentum * (float)unbiased;
+            }
+            inv[j] = (float)(1.0 / sqrt(var[j] / (double)B + eps));
+            mf[j] = (float)mean[j];
+            if (inv_std)
+                inv_std[j0 + j] = inv[j];
+        }
+        for (int64_t i = 0; i < B; i++) {
+            const float *r = x + i * D + j0, *g = gamma + j0, *be = beta + j0;
+            float *yr = y + i * D + j0, *hr = xhat ? xhat + i * D + j0 : NULL;
+            for (int64_t j = 0; j < w; j++) {
+                const float h = (r[j] - mf[j]) * inv[j];
+                if (hr)
+                    hr[j] = h;
+                yr[j] = h * g[j] + be[j];
+            }
         }
     }
 }
@@ -60,19 +102,35 @@ void v2t_batchnorm_eval(const float *x, int64_t B, int64_t D, const float *gamma
 void v2t_batchnorm_backward(const float *dy, const float *xhat, const float *inv_std, const float *gamma, int64_t B,
                             int64_t D, float *dx, float *dgamma, float *dbeta)
 {
-    for (int64_t j = 0; j < D; j++) {
-        double sdy = 0.0, sdyh = 0.0;
+    // per column: s = sum_i dy, t = sum_i dy xhat;  dx = gamma inv (dy - (s + xhat t) / B)
+    for (int64_t j0 = 0; j0 < D; j0 += COLS) {
+        const int64_t w = D - j0 < COLS ? D - j0 : COLS;
+        double s[COLS] = {0}, t[COLS] = {0};
+        float k[COLS], c[COLS], e[COLS];
         for (int64_t i = 0; i < B; i++) {
-            sdy += dy[i * D + j];
-            sdyh += (double)dy[i * D + j] * xhat[i * D + j];
+            const float *g = dy + i * D + j0, *h = xhat + i * D + j0;
+            for (int64_t j = 0; j < w; j++) {
+                s[j] += g[j];
+                t[j] += (double)g[j] * h[j];
+            }
         }
-        dgamma[j] += (float)sdyh;
-        dbeta[j] += (float)sdy;
-        const double k = (double)gamma[j] * inv_std[j] / (double)B;
-        for (int64_t i = 0; i < B; i++)
-            dx[i * D + j] = (float)(k * ((double)B * dy[i * D + j] - sdy - xhat[i * D + j] * sdyh));
+        for (int64_t j = 0; j < w; j++) {
+            dgamma[j0 + j] += (float)t[j];
+            dbeta[j0 + j] += (float)s[j];
+            k[j] = gamma[j0 + j] * inv_std[j0 + j];
+            c[j] = (float)(s[j] / (double)B);
+            e[j] = (float)(t[j] / (double)B);
+        }
+        for (int64_t i = 0; i < B; i++) {
+            const float *g = dy + i * D + j0, *h = xhat + i * D + j0;
+            float *o = dx + i * D + j0;
+            for (int64_t j = 0; j < w; j++)
+                o[j] = k[j] * (g[j] - c[j] - h[j] * e[j]);
+        }
     }
 }
+
+#undef COLS
 
 void v2t_layernorm_train(const float *x, int64_t B, int64_t D, const float *gamma, const float *beta, float eps,
                          float *y, float *xhat, float *inv_std)

@@ -39,9 +39,17 @@ static int64_t max_width(const v2t_mlp_shape *s)
     return m;
 }
 
-/* Forward of B rows with every layer's output kept in `acts` (layer l at acts_off(l) * B). */
-static v2t_status forward_keep(const v2t_mlp_shape *s, const float *params, v2t_exec *ex, const float *x, int64_t B,
-                               float *acts, float *y_out)
+/* wt: every layer's weight transposed to [in, out] at its offset. */
+static void transpose_weights(const v2t_mlp_shape *s, const float *params, float *wt)
+{
+    for (int l = 0; l < s->n_layers; l++)
+        v2t_transpose(params + s->w_off[l], s->widths[l + 1], s->widths[l], wt + s->w_off[l]);
+}
+
+/* Forward of B rows with every layer's output kept in `acts` (layer l at acts_off(l) * B).
+ * wt: the transposed weights (see transpose_weights). */
+static v2t_status forward_keep(const v2t_mlp_shape *s, const float *params, const float *wt, v2t_exec *ex,
+                               const float *x, int64_t B, float *acts, float *y_out)
 {
     const float *in = x;
     float *a = acts;
@@ -49,7 +57,7 @@ static v2t_status forward_keep(const v2t_mlp_shape *s, const float *params, v2t_
         int64_t wi = s->widths[l], wo = s->widths[l + 1];
         int last = l == s->n_layers - 1;
         float *out = last && y_out ? y_out : a;
-        V2T_TRY(v2t_dense_forward(ex, in, wi, B, wi, params + s->w_off[l], params + s->b_off[l], wo, out, wo));
+        V2T_TRY(v2t_dense_forward_t(ex, in, wi, B, wi, wt + s->w_off[l], params + s->b_off[l], wo, out, wo));
         if (!last)
             v2t_relu_inplace(out, B * wo);
         in = out;
@@ -66,23 +74,27 @@ v2t_status v2t_mlp_forward(const v2t_mlp_shape *s, const float *params, v2t_exec
         total += s->widths[l];
     if (n == 0)
         return V2T_OK;
-    float *acts = NULL;
+    float *acts = NULL, *wt = NULL;
     size_t bytes;
     V2T_TRY(v2t_mul_size((size_t)block * (size_t)total, sizeof(float), &bytes));
     V2T_TRY(v2t_alloc((void **)&acts, bytes, "MLP activations"));
-    v2t_status st = V2T_OK;
+    v2t_status st = v2t_alloc((void **)&wt, (size_t)s->n_params * sizeof(float), "MLP transposed weights");
+    if (st == V2T_OK)
+        transpose_weights(s, params, wt);
     const int64_t d_in = s->widths[0], d_out = s->widths[s->n_layers];
     for (int64_t r0 = 0; r0 < n && st == V2T_OK; r0 += block) {
         int64_t rows = n - r0 < block ? n - r0 : block;
-        st = forward_keep(s, params, ex, x + r0 * d_in, rows, acts, y + r0 * d_out);
+        st = forward_keep(s, params, wt, ex, x + r0 * d_in, rows, acts, y + r0 * d_out);
     }
     v2t_free(acts);
+    v2t_free(wt);
     return st;
 }
 
 void v2t_mlp_trainer_release(v2t_mlp_trainer *t)
 {
     v2t_free(t->params);
+    v2t_free(t->params_t);
     v2t_free(t->grads);
     v2t_free(t->adam_m);
     v2t_free(t->adam_v);
@@ -104,10 +116,12 @@ v2t_status v2t_mlp_trainer_init(v2t_mlp_trainer *t, int n_layers, const int64_t 
     v2t_status s = V2T_OK;
     V2T_CHECK(s, v2t_exec_init(&t->ex), fail);
     V2T_CHECK(s, v2t_alloc((void **)&t->params, bytes, "MLP parameters"), fail);
+    V2T_CHECK(s, v2t_calloc((void **)&t->params_t, bytes, "MLP transposed weights"), fail);
     V2T_CHECK(s, v2t_calloc((void **)&t->grads, bytes, "MLP gradients"), fail);
     V2T_CHECK(s, v2t_calloc((void **)&t->adam_m, bytes, "Adam first moments"), fail);
     V2T_CHECK(s, v2t_calloc((void **)&t->adam_v, bytes, "Adam second moments"), fail);
     memcpy(t->params, params, bytes);
+    transpose_weights(&t->shape, t->params, t->params_t);
     return V2T_OK;
 fail:
     v2t_mlp_trainer_release(t);
@@ -148,7 +162,7 @@ v2t_status v2t_mlp_loss_grad(v2t_mlp_trainer *t, const float *x, const float *y,
     if (B <= 0)
         return v2t_fail(V2T_ERR_VALUE, "MLP: a batch needs at least one row, got %lld", (long long)B);
     V2T_TRY(reserve_rows(t, B));
-    V2T_TRY(forward_keep(s, t->params, &t->ex, x, B, t->acts, NULL));
+    V2T_TRY(forward_keep(s, t->params, t->params_t, &t->ex, x, B, t->acts, NULL));
     /* Layer l's output starts at acts + off[l] * B. */
     int64_t off[V2T_MLP_MAX_LAYERS + 1];
     off[0] = 0;
@@ -215,6 +229,7 @@ v2t_status v2t_mlp_train_epoch(v2t_mlp_trainer *t, const float *x, const float *
         V2T_TRY(v2t_mlp_loss_grad(t, t->xb, t->yb, rows, &loss));
         t->step++;
         v2t_adamw_step(cfg, t->step, t->params, t->grads, t->adam_m, t->adam_v, s->n_params);
+        transpose_weights(s, t->params, t->params_t);
         total += loss * (double)rows;
         V2T_TRY(v2t_poll_interrupt());
     }

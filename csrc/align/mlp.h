@@ -35,6 +35,7 @@ v2t_status v2t_mlp_forward(const v2t_mlp_shape *s, const float *params, v2t_exec
 typedef struct v2t_mlp_trainer {
     v2t_mlp_shape shape;
     float *params, *grads, *adam_m, *adam_v; /* [n_params] each */
+    float *params_t;                         /* [n_params] weights transposed (plain-layout forward products) */
     int64_t step;                            /* AdamW updates done */
     int64_t cap_rows;                        /* rows the scratch below holds */
     float *acts;                             /* [cap_rows, sum of w_1 .. w_L] activations */

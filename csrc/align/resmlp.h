@@ -1,17 +1,20 @@
-/* The residual MLP of vec2vec (adapters and shared backbone), forward and backward in C.
+/* The residual MLP of vec2vec (input/output adapters and the shared backbone), forward and
+ * backward in C, laid out as the published vec2vec code builds it (MLPWithResidual, without
+ * its optional output norm):
  *
- * depth blocks, each followed by a residual add of the block input (zero-padded or truncated
- * to the block's width), then an output normalisation added to its input:
- *   block i < depth-1:  Linear(w_i -> w_{i+1}) -> SiLU -> Dropout(p) -> Norm
- *   last block:         Linear(h -> h) -> Dropout(p) -> SiLU -> Linear(h -> d_out)
- *                       (depth == 1: Linear(d_in -> d_out) -> SiLU -> Dropout -> Norm)
- *   y = Norm_out(x) + x
- * with widths d_in, h, ..., h, d_out and Norm BatchNorm1d or LayerNorm (eps 1e-5).
+ *   depth == 1:        Linear(d_in -> d_out) -> SiLU
+ *   block 0:           Linear(d_in -> h) -> SiLU
+ *   blocks 1..depth-2: Linear(h -> h) -> SiLU -> Norm(h) -> Dropout(p)
+ *   last block:        Linear(h -> h) -> Dropout(p) -> SiLU -> Linear(h -> d_out)
  *
- * Parameters are one flat array: per block W [out, in], b [out] (the last block: W1, b1, W2,
- * b2), then gamma [out], beta [out] of its norm; finally gamma, beta of the output norm.
- * BatchNorm running statistics live in a separate flat `stats` array (mean, var per norm).
- * A tape records what the backward pass needs; the caller keeps the input alive meanwhile.
+ * and after every block the block input is added back, zero-padded or truncated to the block's
+ * width. Norm is BatchNorm1d (the published default) or LayerNorm, eps 1e-5.
+ *
+ * Parameters are one flat array in the order PyTorch's parameters() lists them: per block
+ * W [out, in], b [out], then for the middle blocks gamma [h], beta [h]; the last block holds
+ * W1 [h, h], b1 [h], W2 [d_out, h], b2 [d_out]. BatchNorm running statistics live in a separate
+ * flat `stats` array (mean [h], var [h] per middle block; empty with LayerNorm). A tape records
+ * what the backward pass needs; the caller keeps the input alive meanwhile.
  */
 #ifndef V2T_ALIGN_RESMLP_H
 #define V2T_ALIGN_RESMLP_H
@@ -29,36 +32,50 @@ typedef struct v2t_resmlp {
     int64_t d_in, d_hidden, d_out;
     v2t_norm_kind norm;
     float dropout;
-    int64_t in_w[V2T_RESMLP_MAX_DEPTH], out_w[V2T_RESMLP_MAX_DEPTH];
-    int64_t w_off[V2T_RESMLP_MAX_DEPTH], b_off[V2T_RESMLP_MAX_DEPTH];
-    int64_t w2_off, b2_off;                                    /* second Linear of the last block */
-    int64_t g_off[V2T_RESMLP_MAX_DEPTH + 1], be_off[V2T_RESMLP_MAX_DEPTH + 1]; /* norms; [depth] = output */
-    int64_t s_off[V2T_RESMLP_MAX_DEPTH + 1];                   /* running mean at s_off, var at s_off + D */
+    int64_t in_w[V2T_RESMLP_MAX_DEPTH], out_w[V2T_RESMLP_MAX_DEPTH]; /* block input / output widths */
+    int64_t w_off[V2T_RESMLP_MAX_DEPTH], b_off[V2T_RESMLP_MAX_DEPTH]; /* first Linear of each block */
+    int64_t g_off[V2T_RESMLP_MAX_DEPTH], be_off[V2T_RESMLP_MAX_DEPTH]; /* norm of middle blocks */
+    int64_t s_off[V2T_RESMLP_MAX_DEPTH];  /* running mean at s_off, var at s_off + h (middle blocks) */
+    int64_t w2_off, b2_off;              /* second Linear of the last block (depth >= 2) */
     int64_t n_params, n_stats;
 } v2t_resmlp;
 
 v2t_status v2t_resmlp_init(v2t_resmlp *m, int depth, int64_t d_in, int64_t d_hidden, int64_t d_out,
                            v2t_norm_kind norm, float dropout);
-/* Fresh parameters: Linear weights N(0, 0.02^2) as vec2vec initialises them, biases 0,
- * norms gamma 1 / beta 0; stats: running mean 0, var 1. params: [n_params], stats: [n_stats]. */
+
+/* Which block kind block i is: 0 first (depth >= 2) or only block, 1 middle, 2 last. */
+int v2t_resmlp_block_kind(const v2t_resmlp *m, int i);
+
+/* Fresh parameters as the published code initialises them: Linear weights Kaiming-normal
+ * (std sqrt(2 / fan_in)), biases 0; BatchNorm gamma ~ N(1, 0.02^2), beta ~ N(0, 0.02^2);
+ * LayerNorm gamma 1, beta 0. stats: running mean 0, var 1. params: [n_params], stats: [n_stats]. */
 void v2t_resmlp_default_init(const v2t_resmlp *m, v2t_rng *rng, float *params, float *stats);
 
 typedef struct v2t_resmlp_tape {
     v2t_buffer mem;
     int64_t B;
     const float *x;
-    float *z[V2T_RESMLP_MAX_DEPTH], *mask[V2T_RESMLP_MAX_DEPTH], *h[V2T_RESMLP_MAX_DEPTH];
-    float *inv[V2T_RESMLP_MAX_DEPTH + 1], *out[V2T_RESMLP_MAX_DEPTH + 1];
-    float *s_last, *hat_out, *scratch;
+    float *z[V2T_RESMLP_MAX_DEPTH];    /* pre-activation of the first Linear */
+    float *hat[V2T_RESMLP_MAX_DEPTH];  /* middle: normalised SiLU output; last: dropped-out z */
+    float *mask[V2T_RESMLP_MAX_DEPTH]; /* dropout mask (0 or 1 / (1 - p)) */
+    float *inv[V2T_RESMLP_MAX_DEPTH];  /* middle: inverse std per column (batch) or row (layer) */
+    float *out[V2T_RESMLP_MAX_DEPTH];  /* block output after the residual add (not the last) */
+    float *s_last;                     /* last block: SiLU output fed to its second Linear */
+    float *scratch;                    /* 3 * B * max width */
 } v2t_resmlp_tape;
 
 void v2t_resmlp_tape_release(v2t_resmlp_tape *t);
 
+/* wt: [n_params] holds every Linear weight of params transposed ([in, out]) at the same offset
+ * (other entries untouched); forward passes given wt run plain-layout products. */
+void v2t_resmlp_transpose_weights(const v2t_resmlp *m, const float *params, float *wt);
+
 // x: [B, d_in] -> y: [B, d_out]. training: batch statistics (running stats updated when stats is
 // not NULL) and dropout drawn from rng; otherwise running statistics and no dropout. tape: NULL
-// for inference, else filled for v2t_resmlp_backward.
-v2t_status v2t_resmlp_forward(const v2t_resmlp *m, const float *params, float *stats, int training, v2t_rng *rng,
-                              v2t_exec *ex, const float *x, int64_t B, v2t_resmlp_tape *tape, float *y);
+// for inference, else filled for v2t_resmlp_backward. wt: transposed weights of params, or NULL.
+v2t_status v2t_resmlp_forward(const v2t_resmlp *m, const float *params, const float *wt, float *stats, int training,
+                              v2t_rng *rng, v2t_exec *ex, const float *x, int64_t B, v2t_resmlp_tape *tape,
+                              float *y);
 
 // dy: [B, d_out] -> grads: [n_params] accumulated (+=), dx: [B, d_in] written (NULL: skipped).
 // The tape must come from a training forward pass with the same params.

@@ -64,6 +64,27 @@ v2t_status v2t_dense_forward(v2t_exec *ex, const float *x, int64_t ldx, int64_t 
     return v2t_gemm(ex, 0, 1, B, out, in, 1.f, x, ldx, w, in, b ? 1.f : 0.f, y, ldy);
 }
 
+v2t_status v2t_dense_forward_t(v2t_exec *ex, const float *x, int64_t ldx, int64_t B, int64_t in, const float *wt,
+                               const float *b, int64_t out, float *y, int64_t ldy)
+{
+    if (b)
+        for (int64_t i = 0; i < B; i++)
+            memcpy(y + i * ldy, b, (size_t)out * sizeof(float));
+    return v2t_gemm(ex, 0, 0, B, out, in, 1.f, x, ldx, wt, out, b ? 1.f : 0.f, y, ldy);
+}
+
+void v2t_transpose(const float *a, int64_t rows, int64_t cols, float *out)
+{
+    enum { T = 32 };
+    for (int64_t i0 = 0; i0 < rows; i0 += T)
+        for (int64_t j0 = 0; j0 < cols; j0 += T) {
+            const int64_t i1 = i0 + T < rows ? i0 + T : rows, j1 = j0 + T < cols ? j0 + T : cols;
+            for (int64_t j = j0; j < j1; j++)
+                for (int64_t i = i0; i < i1; i++)
+                    out[j * rows + i] = a[i * cols + j];
+        }
+}
+
 v2t_status v2t_dense_backward(v2t_exec *ex, const float *x, int64_t ldx, const float *dy, int64_t B, int64_t in,
                               int64_t out, const float *w, float *dw, float *db, int accumulate, float *dx,
                               int accumulate_dx)

@@ -31,6 +31,14 @@ void v2t_rng_shuffle(v2t_rng *r, int64_t *idx, int64_t n);
 v2t_status v2t_dense_forward(v2t_exec *ex, const float *x, int64_t ldx, int64_t B, int64_t in, const float *w,
                              const float *b, int64_t out, float *y, int64_t ldy);
 
+// x: [B, in] (ldx), wt: [in, out] (the weight stored transposed), b: [out] or NULL -> y: [B, out] (ldy)
+// (a plain-layout product: oneDNN runs it faster than reading w [out, in] through swapped strides)
+v2t_status v2t_dense_forward_t(v2t_exec *ex, const float *x, int64_t ldx, int64_t B, int64_t in, const float *wt,
+                               const float *b, int64_t out, float *y, int64_t ldy);
+
+// a: [rows, cols] -> out: [cols, rows]
+void v2t_transpose(const float *a, int64_t rows, int64_t cols, float *out);
+
 // x: [B, in] (ldx), dy: [B, out], w: [out, in]
 //   -> dw: [out, in] = dy^T x (+= when accumulate), db: [out] = sum_rows dy (+= when accumulate; NULL: skip),
 //      dx: [B, in] = dy w (NULL: skip; += when accumulate_dx)

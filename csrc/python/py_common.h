@@ -49,6 +49,7 @@ int v2t_py_init_wordpiece(PyObject *m);
 int v2t_py_init_bert(PyObject *m);
 int v2t_py_init_vec2text(PyObject *m);
 int v2t_py_init_vec2text_hooks(PyObject *m); /* called by v2t_py_init_vec2text */
+int v2t_py_init_vec2vec_hooks(PyObject *m); /* called by v2t_py_init_vec2vec */
 
 /* The loaded model behind a vec2text_c._core.T5 object (borrowed; lives as long as the object),
  * or NULL with TypeError/ValueError set. */
