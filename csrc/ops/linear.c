@@ -313,8 +313,8 @@ static void copy_rows(const float *src, int64_t lds, int64_t M, int64_t n, float
 /* Row counts seen by oneDNN are bounded so a process keeps few primitives per shape: rows go
  * through in slabs of V2T_SLAB; a slab of 16 or more rows that is not a multiple of 16 is
  * padded with zero rows (staged) to the next multiple; fewer than 16 rows (decode steps) run
- * as they are. That is at most 16 + 15 primitives per weight shape. */
-#define V2T_SLAB 256
+ * as they are. That is at most 64 + 15 primitives per weight shape. */
+#define V2T_SLAB 1024
 #define V2T_ROW_ALIGN 16
 
 static v2t_status forward_slab(const v2t_linear *l, v2t_exec *ex, const float *x, int64_t ldx, int64_t M, float *y,
