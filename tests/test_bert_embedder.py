@@ -14,9 +14,9 @@ import pytest
 from vec2text_c import BertModel, _core, load_embedder
 from vec2text_c._safetensors_io import save_file
 
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
-sentence_transformers = pytest.importorskip("sentence_transformers")
+import torch
+import transformers
+import sentence_transformers
 
 
 @pytest.fixture(scope="module")
