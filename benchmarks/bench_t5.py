@@ -21,6 +21,8 @@ def main() -> None:
     ap.add_argument("--shapes", nargs="+", default=["t5-small", "t5-base"])
     ap.add_argument("--new-tokens", type=int, default=32)
     ap.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "v2t-bench"))
+    ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"],
+                    help="vec2text_c weight dtype (PyTorch stays fp32; bf16 ids may differ from fp32)")
     args = ap.parse_args()
     set_threads(args.threads)
 
@@ -30,10 +32,10 @@ def main() -> None:
     import vec2text_c
 
     rng = np.random.default_rng(0)
-    print(f"threads={args.threads}  torch={torch.__version__}  oneDNN={vec2text_c._core.onednn_version()[:3]}")
+    print(f"dtype={args.dtype}  threads={args.threads}  torch={torch.__version__}  oneDNN={vec2text_c._core.onednn_version()[:3]}")
     for shape in args.shapes:
         path, ref = random_t5(shape, Path(args.cache))
-        ours = vec2text_c.T5Model.from_pretrained(path)
+        ours = vec2text_c.T5Model.from_pretrained(path, dtype=args.dtype)
 
         # encoder: batch 32 x 32 tokens
         ids = rng.integers(2, 32000, size=(32, 32)).astype(np.int64)
@@ -60,6 +62,8 @@ def main() -> None:
                 t_ours = timeit(lambda: ours.generate(input_ids=src, max_length=n + 1), repeat=3)
             step = t_ours / n
             floor = decoder_bytes(ref) / BANDWIDTH.get(args.threads, 28e9)
+            if args.dtype == "bfloat16":
+                floor /= 2  # half the weight bytes
             print(f"[{shape}] greedy {n} tokens, batch {batch}: torch {t_ref*1e3:.0f} ms, vec2text_c {t_ours*1e3:.0f} ms, "
                   f"speedup {t_ref/t_ours:.2f}x, step {step*1e3:.2f} ms = {step/floor:.2f}x the bandwidth floor "
                   f"({floor*1e3:.2f} ms), identical ids: {same}")

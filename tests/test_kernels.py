@@ -120,3 +120,26 @@ def test_layernorm_matches_reference_and_numpy(rng):
     expect = (x64 - mu) / np.sqrt(((x64 - mu) ** 2).mean(axis=1, keepdims=True) + 1e-12) * w + b
     np.testing.assert_allclose(ref, expect, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(fast, ref, rtol=1e-5, atol=1e-5)
+
+
+def _round_bf16(a):
+    """float32 -> nearest bfloat16 (ties to even), returned as float32."""
+    u = np.ascontiguousarray(a, np.float32).view(np.uint32).astype(np.uint64)
+    u = (u + 0x7FFF + ((u >> 16) & 1)) & 0xFFFF0000
+    return u.astype(np.uint32).view(np.float32)
+
+
+@pytest.mark.parametrize("M", [1, 7, 64, 300])
+@pytest.mark.parametrize("accumulate", [False, True])
+def test_linear_bf16_matches_bf16_rounded_numpy(rng, M, accumulate):
+    # bf16 weights: x and W are rounded to bf16, products accumulate in f32
+    x = rng.standard_normal((M, 96), dtype=np.float32)
+    w = rng.standard_normal((80, 96), dtype=np.float32)
+    b = rng.standard_normal(80, dtype=np.float32)
+    y0 = rng.standard_normal((M, 80), dtype=np.float32)
+    got = _core.kernel_linear(x, w, b, 2, accumulate, y0, bf16=True)
+    expect = ACTS[2](_round_bf16(x).astype(np.float64) @ _round_bf16(w).T.astype(np.float64) + b)
+    expect = expect + (y0 if accumulate else 0)
+    np.testing.assert_allclose(got, expect, atol=2e-5, rtol=1e-5)
+    # and it is a genuinely different computation from fp32 (the rounding is visible)
+    assert np.abs(got - _core.kernel_linear(x, w, b, 2, accumulate, y0)).max() > 1e-3

@@ -430,3 +430,32 @@ def test_corrupt_pytorch_bin_names_the_file(tmp_path, base):
     (tmp_path / "pytorch_model.bin").write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="pytorch_model.bin: cannot read"):
         T5Model.from_pretrained(tmp_path)
+
+
+def test_bfloat16_weights_stay_close_to_transformers_fp32(base):
+    import torch
+    from transformers import T5ForConditionalGeneration
+
+    _, _, path = base
+    ref = T5ForConditionalGeneration.from_pretrained(path).eval()
+    model = T5Model.from_pretrained(path, dtype="bfloat16")
+    rng = np.random.default_rng(3)
+    ids = rng.integers(2, model.vocab_size, size=(4, 9)).astype(np.int64)
+    dec = rng.integers(2, model.vocab_size, size=(4, 5)).astype(np.int64)
+    with torch.no_grad():
+        out = ref(input_ids=torch.from_numpy(ids), decoder_input_ids=torch.from_numpy(dec))
+        enc = out.encoder_last_hidden_state.numpy()
+        logits = out.logits.numpy()
+    got_enc = model.encode(input_ids=ids)
+    got_logits = model.decoder_logits(input_ids=ids, decoder_input_ids=dec)
+    # bf16 keeps 8 bits of mantissa: errors at the 1e-2 relative level, not 1e-5
+    rel = lambda a, b: np.abs(a - b).max() / np.abs(b).max()
+    assert rel(got_enc, enc) < 3e-2
+    assert rel(got_logits, logits) < 3e-2
+    assert rel(got_logits, logits) > 1e-5  # really the bf16 path
+
+
+def test_unknown_dtype_is_rejected(base):
+    _, _, path = base
+    with pytest.raises(ValueError, match="dtype: expected 'float32' or 'bfloat16', got 'float8'"):
+        T5Model.from_pretrained(path, dtype="float8")

@@ -103,12 +103,15 @@ class T5Model:
     (torch tensors), masks of 0/1 (integers or booleans), embeddings as floating arrays.
     """
 
-    def __init__(self, weights: str | os.PathLike, config: T5Config, prefix: str = "", encoder_only: bool = False):
+    def __init__(self, weights: str | os.PathLike, config: T5Config, prefix: str = "", encoder_only: bool = False,
+                 dtype: str = "float32"):
         self._weights = os.fspath(weights)
         self._config = config
         self._prefix = prefix
         self._encoder_only = bool(encoder_only)
-        self._core = _core.T5(self._weights, prefix, encoder_only=self._encoder_only, **config.core_kwargs())
+        self._dtype = dtype
+        self._core = _core.T5(self._weights, prefix, encoder_only=self._encoder_only, dtype=dtype,
+                              **config.core_kwargs())
 
     @classmethod
     def from_pretrained(
@@ -118,12 +121,16 @@ class T5Model:
         encoder_only: bool | None = None,
         max_length: int | None = None,
         prefix: str = "",
+        dtype: str = "float32",
     ) -> "T5Model":
         """Load a transformers-style directory: ``config.json`` + ``model.safetensors``.
 
         encoder_only: load only the encoder (default: when config.json names T5EncoderModel).
         max_length: longest sequence accepted (default: the config's n_positions, at least 512).
         prefix: tensor name prefix inside the file (e.g. "encoder_decoder." in vec2text checkpoints).
+        dtype: "float32" (default; matches transformers to ~1e-5) or "bfloat16": matmul weights
+            stored in bf16 and inputs rounded to bf16 with f32 accumulation (half the weight bytes,
+            AVX512-BF16 / AMX kernels; results differ from fp32 at the bf16 rounding level).
         """
         path = Path(path)
         if not path.is_dir():
@@ -135,11 +142,11 @@ class T5Model:
             d = json.load(f)
         if encoder_only is None:
             encoder_only = list(d.get("architectures") or []) == ["T5EncoderModel"]
-        return cls(find_weights(path), T5Config.from_dict(d, max_length), prefix, encoder_only)
+        return cls(find_weights(path), T5Config.from_dict(d, max_length), prefix, encoder_only, dtype)
 
     def __reduce__(self):
         # picklable by reference: a worker re-creates the model from its files
-        return (self.__class__, (self._weights, self._config, self._prefix, self._encoder_only))
+        return (self.__class__, (self._weights, self._config, self._prefix, self._encoder_only, self._dtype))
 
     @property
     def config(self) -> T5Config:

@@ -33,7 +33,7 @@ typedef struct v2t_t5_config {
     int32_t decoder_start_token_id, eos_token_id, pad_token_id;
     int64_t max_length;       /* longest encoder input / decoder sequence accepted */
     int encoder_only;         /* load the encoder stack only (T5EncoderModel, GTR embedder) */
-    v2t_dtype dtype;          /* weight dtype of the matmuls (only F32 for now) */
+    v2t_dtype dtype;          /* weight dtype of the matmuls: F32, or BF16 (inputs rounded to bf16, f32 accumulate) */
 } v2t_t5_config;
 
 /* transformers' T5Config defaults (t5-small shapes, v1.0 ReLU, tied, max_length 512). */

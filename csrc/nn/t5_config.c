@@ -58,8 +58,8 @@ v2t_status v2t_t5_config_check(const v2t_t5_config *c)
     TOKEN(decoder_start_token_id);
     TOKEN(eos_token_id);
     TOKEN(pad_token_id);
-    if (c->dtype != V2T_DT_F32)
-        return v2t_fail(V2T_ERR_UNSUPPORTED, "T5 config: only float32 weights are implemented");
+    if (c->dtype != V2T_DT_F32 && c->dtype != V2T_DT_BF16)
+        return v2t_fail(V2T_ERR_VALUE, "T5 config: unknown weight dtype %d", (int)c->dtype);
     return V2T_OK;
 }
 

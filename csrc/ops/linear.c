@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "../core/bf16.h"
 #include "dnnl_ctx.h"
 
 /* ---- process-wide primitive cache ----
@@ -74,7 +75,7 @@ static v2t_status make_pd(const prim_entry *e, int64_t M, int64_t ldx, int64_t l
     dnnl_dims_t ddims = {M, e->out}, dstrides = {ldy, 1};
     dnnl_data_type_t wdt = e->dtype == V2T_DT_BF16 ? dnnl_bf16 : dnnl_f32;
     *pd = NULL;
-    STEP(dnnl_memory_desc_create_with_strides(&src, 2, sdims, dnnl_f32, sstrides), "describing matmul input");
+    STEP(dnnl_memory_desc_create_with_strides(&src, 2, sdims, wdt, sstrides), "describing matmul input");
     if (!wmd)
         STEP(dnnl_memory_desc_create_with_tag(&wts, 2, wdims, wdt, dnnl_format_tag_any), "describing weights");
     if (e->has_bias)
@@ -267,8 +268,8 @@ v2t_status v2t_linear_init(v2t_linear *l, const float *w, const float *b, int64_
     if (in <= 0 || out <= 0)
         return v2t_fail(V2T_ERR_VALUE, "linear layer needs positive sizes, got in=%lld out=%lld", (long long)in,
                         (long long)out);
-    if (dtype != V2T_DT_F32)
-        return v2t_fail(V2T_ERR_UNSUPPORTED, "linear layer: only float32 weights are implemented");
+    if (dtype != V2T_DT_F32 && dtype != V2T_DT_BF16)
+        return v2t_fail(V2T_ERR_VALUE, "linear layer: unknown weight dtype %d", (int)dtype);
     prim_entry *e;
     V2T_TRY(get_entry(in, out, act, accumulate, b != NULL, dtype, &e));
     l->in = in;
@@ -302,7 +303,7 @@ void v2t_linear_release(v2t_linear *l)
  * strided input is staged into a contiguous copy, and a strided output is produced contiguous
  * and scattered back (with its old contents staged first when accumulating). Padding rows
  * (below) go through the same staging. */
-static v2t_status matmul_dense(const v2t_linear *l, v2t_exec *ex, const float *x, int64_t M, float *y);
+static v2t_status matmul_dense(const v2t_linear *l, v2t_exec *ex, const void *x, int64_t M, float *y);
 
 static void copy_rows(const float *src, int64_t lds, int64_t M, int64_t n, float *dst, int64_t ldd)
 {
@@ -317,24 +318,40 @@ static void copy_rows(const float *src, int64_t lds, int64_t M, int64_t n, float
 #define V2T_SLAB 1024
 #define V2T_ROW_ALIGN 16
 
+/* bf16 weights: the f32 input rows are rounded to bf16 (round to nearest even) into the staging
+ * buffer, so oneDNN runs a bf16 x bf16 -> f32 matmul (AMX where the CPU has it). */
+static void rows_to_bf16(const float *src, int64_t lds, int64_t M, int64_t n, uint16_t *dst)
+{
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t k = 0; k < n; k++)
+            dst[m * n + k] = v2t_f32_to_bf16(src[m * lds + k]);
+}
+
 static v2t_status forward_slab(const v2t_linear *l, v2t_exec *ex, const float *x, int64_t ldx, int64_t M, float *y,
                                int64_t ldy)
 {
     int64_t padded = M < V2T_ROW_ALIGN ? M : (M + V2T_ROW_ALIGN - 1) / V2T_ROW_ALIGN * V2T_ROW_ALIGN;
-    if (ldx != l->in || padded != M) {
+    const void *src = x;
+    if (l->dtype == V2T_DT_BF16) {
+        V2T_TRY(v2t_buffer_reserve(&ex->stage_in, (size_t)(padded * l->in) * sizeof(uint16_t), "bf16 matmul input"));
+        uint16_t *xs = ex->stage_in.data;
+        rows_to_bf16(x, ldx, M, l->in, xs);
+        memset(xs + M * l->in, 0, (size_t)((padded - M) * l->in) * sizeof(uint16_t));
+        src = xs;
+    } else if (ldx != l->in || padded != M) {
         V2T_TRY(v2t_buffer_reserve(&ex->stage_in, (size_t)(padded * l->in) * sizeof(float), "staged matmul input"));
         float *xs = ex->stage_in.data;
         copy_rows(x, ldx, M, l->in, xs, l->in);
         memset(xs + M * l->in, 0, (size_t)((padded - M) * l->in) * sizeof(float));
-        x = xs;
+        src = xs;
     }
     if (ldy == l->out && padded == M)
-        return matmul_dense(l, ex, x, M, y);
+        return matmul_dense(l, ex, src, M, y);
     V2T_TRY(v2t_buffer_reserve(&ex->stage_out, (size_t)(padded * l->out) * sizeof(float), "staged matmul output"));
     float *tmp = ex->stage_out.data;
     if (l->accumulate)
         copy_rows(y, ldy, M, l->out, tmp, l->out);
-    V2T_TRY(matmul_dense(l, ex, x, padded, tmp));
+    V2T_TRY(matmul_dense(l, ex, src, padded, tmp));
     copy_rows(tmp, l->out, M, l->out, y, ldy);
     return V2T_OK;
 }
@@ -349,8 +366,8 @@ v2t_status v2t_linear_forward(const v2t_linear *l, v2t_exec *ex, const float *x,
     return V2T_OK;
 }
 
-// x: [M, in] dense, y: [M, out] dense
-static v2t_status matmul_dense(const v2t_linear *l, v2t_exec *ex, const float *x, int64_t M, float *y)
+// x: [M, in] dense (f32, or bf16 for bf16 weights), y: [M, out] dense f32
+static v2t_status matmul_dense(const v2t_linear *l, v2t_exec *ex, const void *x, int64_t M, float *y)
 {
     const int64_t ldx = l->in, ldy = l->out;
     prim_entry *e = l->prim;

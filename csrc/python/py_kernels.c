@@ -10,13 +10,13 @@
 /* kernel_linear(x[M,in], w[out,in], b[out] or None, act, accumulate, y0[M,out] or None, reference) */
 static PyObject *kernel_linear(PyObject *self, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"x", "w", "b", "act", "accumulate", "y0", "reference", NULL};
+    static char *kwlist[] = {"x", "w", "b", "act", "accumulate", "y0", "reference", "bf16", NULL};
     PyObject *xo, *wo, *bo = Py_None, *y0o = Py_None;
-    int act = 0, accumulate = 0, reference = 0;
+    int act = 0, accumulate = 0, reference = 0, bf16 = 0;
     PyArrayObject *x = NULL, *w = NULL, *b = NULL, *y = NULL;
     PyObject *result = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|OipOp", kwlist, &xo, &wo, &bo, &act, &accumulate, &y0o,
-                                     &reference))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|OipOpp", kwlist, &xo, &wo, &bo, &act, &accumulate, &y0o,
+                                     &reference, &bf16))
         return NULL;
     if (act < 0 || act > V2T_ACT_GELU_TANH) {
         PyErr_Format(PyExc_ValueError, "act: expected 0..3, got %d", act);
@@ -66,7 +66,8 @@ static PyObject *kernel_linear(PyObject *self, PyObject *args, PyObject *kwds)
         Py_BEGIN_ALLOW_THREADS
         s = v2t_exec_init(&ex);
         if (s == V2T_OK) {
-            s = v2t_linear_init(&l, PyArray_DATA(w), bp, in, out, (v2t_act)act, accumulate, V2T_DT_F32);
+            s = v2t_linear_init(&l, PyArray_DATA(w), bp, in, out, (v2t_act)act, accumulate,
+                                bf16 ? V2T_DT_BF16 : V2T_DT_F32);
             if (s == V2T_OK) {
                 s = v2t_linear_forward(&l, &ex, PyArray_DATA(x), in, M, PyArray_DATA(y), out);
                 v2t_linear_release(&l);

@@ -44,10 +44,10 @@ static int t5_init(PyT5 *self, PyObject *args, PyObject *kwds)
                              "num_decoder_layers", "relative_attention_num_buckets",
                              "relative_attention_max_distance", "gated", "act", "tie_word_embeddings",
                              "layer_norm_epsilon", "decoder_start_token_id", "eos_token_id", "pad_token_id",
-                             "max_length", "encoder_only", NULL};
+                             "max_length", "encoder_only", "dtype", NULL};
     v2t_t5_config cfg = v2t_t5_config_defaults();
     PyObject *path_obj = NULL;
-    const char *prefix = "", *act = "relu";
+    const char *prefix = "", *act = "relu", *dtype = "float32";
     long long vocab = cfg.vocab_size, d_model = cfg.d_model, d_kv = cfg.d_kv, heads = cfg.num_heads,
               d_ff = cfg.d_ff, layers = cfg.num_layers, dec_layers = -1,
               buckets = cfg.relative_attention_num_buckets, max_dist = cfg.relative_attention_max_distance,
@@ -55,12 +55,20 @@ static int t5_init(PyT5 *self, PyObject *args, PyObject *kwds)
     int gated = 0, tie = 1, encoder_only = 0;
     int start = cfg.decoder_start_token_id, eos = cfg.eos_token_id, pad = cfg.pad_token_id;
     float eps = cfg.layer_norm_epsilon;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O&|s$LLLLLLLLLpspfiiiLp", kwlist, PyUnicode_FSConverter,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O&|s$LLLLLLLLLpspfiiiLps", kwlist, PyUnicode_FSConverter,
                                      &path_obj, &prefix, &vocab, &d_model, &d_kv, &heads, &d_ff, &layers,
                                      &dec_layers, &buckets, &max_dist, &gated, &act, &tie, &eps, &start, &eos, &pad,
-                                     &max_length, &encoder_only))
+                                     &max_length, &encoder_only, &dtype))
         return -1;
     int rc = -1;
+    if (strcmp(dtype, "float32") == 0) {
+        cfg.dtype = V2T_DT_F32;
+    } else if (strcmp(dtype, "bfloat16") == 0) {
+        cfg.dtype = V2T_DT_BF16;
+    } else {
+        PyErr_Format(PyExc_ValueError, "dtype: expected 'float32' or 'bfloat16', got '%s'", dtype);
+        goto exit;
+    }
     if (parse_act(act, &cfg.act) < 0)
         goto exit;
     cfg.vocab_size = vocab;
