@@ -87,6 +87,8 @@ def main() -> None:
     ap.add_argument("--vocab", type=int, default=8000)
     ap.add_argument("--eos-scale", type=float, default=12.0)
     ap.add_argument("--skip-reference", action="store_true")
+    ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"],
+                    help="vec2text_c's T5 weights (bfloat16: texts may differ from the fp32 reference)")
     ap.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "v2t-bench" / "loop"))
     args = ap.parse_args()
     set_threads(args.threads)
@@ -105,7 +107,7 @@ def main() -> None:
     print(f"models ready in {time.perf_counter() - t0:.0f}s: {root}")
     ref.register_embedder("gtr_base", "gtr", emb_dir)
 
-    ours = vec2text_c.load_corrector(inv_dir, cor_dir, embedder=load_embedder(emb_dir, recipe="gtr"))
+    ours = vec2text_c.load_corrector(inv_dir, cor_dir, embedder=load_embedder(emb_dir, recipe="gtr"), dtype=args.dtype)
     texts = ref.read_sentences()[6000 : 6000 + args.n]
     E = ours.embed(texts, 128)
     print(f"threads={args.threads} torch={torch.__version__} oneDNN={vec2text_c._core.onednn_version()[:3]} "

@@ -480,3 +480,25 @@ def test_pytorch_bin_checkpoints_are_converted_once(tmp_path):
     assert all((d / "model.safetensors").is_file() for d in dirs)
     E = targets(KIND)
     assert vec2text_c.invert_embeddings(E, c, num_steps=1, sequence_beam_width=2) == reference_strings(KIND, E, 1, 2)
+
+
+def test_bfloat16_corrector_runs_and_stays_close_to_fp32():
+    import pickle
+
+    from vec2text_c.embedders import load_embedder
+
+    art = artifacts("bert")
+    emb = load_embedder(art.embedder_dir)
+    fast = vec2text_c.load_corrector(art.inversion_dir, art.corrector_dir, embedder=emb, dtype="bfloat16")
+    E = targets("bert")
+    got = vec2text_c.invert_embeddings(E, fast, num_steps=1, sequence_beam_width=2)
+    want = vec2text_c.invert_embeddings(E, ours("bert"), num_steps=1, sequence_beam_width=2)
+    assert len(got) == len(want) == len(E)
+
+    def mean_cos(texts):
+        V = emb.encode(texts, max_length=32)
+        return float(np.mean((V * E).sum(1) / np.linalg.norm(V, axis=1) / np.linalg.norm(E, axis=1)))
+
+    # bf16 rounding may change some texts of these random tiny models, not how well they fit
+    assert abs(mean_cos(got) - mean_cos(want)) < 0.05
+    assert pickle.loads(pickle.dumps(fast)).inverter_t5._dtype == "bfloat16"
