@@ -27,6 +27,22 @@ _DTYPES = {
 }
 
 
+class BF16:
+    """A float array to be stored as bfloat16 (rounded to nearest even) by `save_file`."""
+
+    def __init__(self, array):
+        a = np.ascontiguousarray(array, dtype=np.float32)
+        bits = a.view(np.uint32).astype(np.uint64)
+        rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16
+        self.bits = np.where(np.isnan(a), 0x7FC0, rounded).astype("<u2")
+        self.shape = a.shape
+
+
+def bf16_to_f32(bits: np.ndarray) -> np.ndarray:
+    """uint16 bfloat16 bit patterns -> float32."""
+    return (np.asarray(bits, dtype=np.uint32) << 16).view(np.float32)
+
+
 def save_file(tensors: Mapping[str, np.ndarray], path: str | os.PathLike, metadata: Mapping[str, str] | None = None) -> None:
     """Write `tensors` (name -> array) as a safetensors file, atomically."""
     header: dict = {}
@@ -35,6 +51,13 @@ def save_file(tensors: Mapping[str, np.ndarray], path: str | os.PathLike, metada
     offset = 0
     blobs = []
     for name in sorted(tensors):
+        if isinstance(tensors[name], BF16):
+            t = tensors[name]
+            data = t.bits.tobytes()
+            header[name] = {"dtype": "BF16", "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
+            offset += len(data)
+            blobs.append(data)
+            continue
         arr = np.ascontiguousarray(tensors[name])
         if arr.dtype not in _DTYPES:
             raise TypeError(f"save_file: tensor {name!r} has dtype {arr.dtype}, which safetensors cannot store here")

@@ -236,6 +236,11 @@ def read_checkpoint(name_or_path, expected: str) -> Checkpoint:
 
 
 def _t5_dir(model_name_or_path: str, where: Path) -> Path:
+    """model_name_or_path: a path relative to the checkpoint folder (as the models trained by
+    vec2text_c.train write, e.g. "../t5"), else a directory or Hugging Face name."""
+    rel = Path(model_name_or_path)
+    if not rel.is_absolute() and (where / rel / "config.json").is_file():
+        return (where / rel).resolve()
     try:
         return _resolve(model_name_or_path, "t5", "T5 config and tokenizer")
     except MissingModelFilesError as e:

@@ -1,0 +1,205 @@
+"""vec2text_c.train: the corpus reader, the tokenizer, and a tiny end-to-end training run
+whose exported checkpoints the C core must read and run exactly as the PyTorch training
+modules compute (fp32 export), resume included."""
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import vec2text_c
+from vec2text_c import _core
+from vec2text_c.train.corpora import clean_text, heldout_split, read_corpus, split_sentences
+from vec2text_c.train.pipeline import (ModelShape, _load_module, export, make_hypotheses, prepare,
+                                       train_corrector, train_inverter)
+from vec2text_c.train.trainer import TrainSettings, length_batches
+
+TINY = ModelShape(vocab_size=320, d_model=32, num_heads=2, d_ff=64, num_layers=2, num_repeat_tokens=4)
+STEPS = TrainSettings(steps=12, batch_size=16, lr=3e-3, warmup=3, eval_every=6, save_every=6, log_every=3,
+                      bf16=False, threads=1)
+
+
+def _sick_lines(shared_data: Path, n: int) -> list[str]:
+    out = []
+    for line in (shared_data / "sick" / "SICK.txt").read_text(encoding="utf-8").splitlines()[1:]:
+        cols = line.split("\t")
+        if len(cols) >= 3:
+            out.append(cols[1])
+    return list(dict.fromkeys(out))[:n]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, shared_data):
+    root = tmp_path_factory.mktemp("train")
+    corpus = root / "corpus.txt"
+    corpus.write_text("\n".join(_sick_lines(shared_data, 700)) + "\n")
+    work = root / "work"
+    prepare([corpus], work, shape=TINY, heldout_fraction=0.1, val_size=30)
+    train_inverter(work, STEPS)
+    make_hypotheses(work, n=200)
+    train_corrector(work, STEPS)
+    export(work, root / "fp32", bf16=False)
+    export(work, root / "bf16", bf16=True)
+    return root, work
+
+
+# ---- corpus ------------------------------------------------------------------------------
+
+
+def test_clean_text_joins_tokenised_spacing():
+    assert clean_text("The game 's  score , was 3 @-@ 1 ( final ) .") == "The game's score, was 3-1 (final)."
+
+
+def test_split_sentences_cuts_after_terminal_punctuation():
+    assert split_sentences("It rained. Then it stopped! Did it? yes.") == ["It rained.", "Then it stopped!", "Did it? yes."]
+
+
+def test_read_corpus_txt_jsonl_dedup_and_windows(tmp_path):
+    (tmp_path / "a.txt").write_text("One two three four.\nONE TWO THREE FOUR.\n" + " ".join(f"w{i}" for i in range(50)) + "\n")
+    (tmp_path / "b.jsonl").write_text(json.dumps({"text": "Five six seven eight."}) + "\n" + json.dumps("Nine ten eleven.") + "\n")
+    got = read_corpus([tmp_path / "a.txt", tmp_path / "b.jsonl"], max_words=24)
+    assert got[0] == "One two three four."
+    assert "ONE TWO THREE FOUR." not in got  # case-insensitive duplicate
+    windows = [t for t in got if t.startswith("w")]
+    assert [len(t.split()) for t in windows] == [17, 17, 16]
+    assert got[-2:] == ["Five six seven eight.", "Nine ten eleven."]
+
+
+def test_read_corpus_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing.txt"):
+        read_corpus([tmp_path / "missing.txt"])
+    (tmp_path / "bad.jsonl").write_text("{not json\n")
+    with pytest.raises(ValueError, match=r"bad.jsonl:1: not valid JSON"):
+        read_corpus([tmp_path / "bad.jsonl"])
+    (tmp_path / "empty.txt").write_text("\n\n")
+    with pytest.raises(ValueError, match="no texts"):
+        read_corpus([tmp_path / "empty.txt"])
+
+
+def test_heldout_split_is_disjoint_deterministic_and_case_blind():
+    texts = [f"sentence number {i}" for i in range(5000)]
+    tr, he = heldout_split(texts, 0.1)
+    assert set(tr).isdisjoint(he) and len(tr) + len(he) == 5000
+    assert 350 < len(he) < 650
+    assert heldout_split([t.upper() for t in he], 0.1)[1] == [t.upper() for t in he]
+
+
+def test_length_batches_cover_each_example_once_and_pad_little():
+    lengths = np.random.default_rng(0).integers(1, 33, size=1000)
+    batches = length_batches(lengths, 10, seed=3, epoch=0, pool=8)
+    flat = np.concatenate(batches)
+    assert len(flat) == 1000 and len(set(flat.tolist())) == 1000
+    spread = np.mean([lengths[b].max() - lengths[b].min() for b in batches])
+    assert spread < 6  # unsorted batches of 10 from 1..32 spread about 26
+    again = length_batches(lengths, 10, seed=3, epoch=0, pool=8)
+    assert all((a == b).all() for a, b in zip(batches, again))
+
+
+# ---- the tiny run ------------------------------------------------------------------------
+
+
+def test_prepare_writes_splits_within_the_token_budget(run):
+    root, work = run
+    info = json.loads((work / "data" / "info.json").read_text())
+    assert info["dim"] == 384 and info["n_val"] == 30
+    tok = vec2text_c.T5Tokenizer.from_pretrained(work / "t5")
+    train = (work / "data" / "train.txt").read_text().splitlines()
+    test = (work / "data" / "test.txt").read_text().splitlines()
+    assert set(train).isdisjoint(test)
+    assert max(len(tok.encode(t)) for t in train + test) <= TINY.max_seq_length
+    ids = np.load(work / "data" / "ids.npz")
+    assert tok.decode(ids["ids"][0][: ids["lengths"][0]], skip_special_tokens=True) == train[0]
+    E = np.load(work / "data" / "embeddings.npy")
+    expect = vec2text_c.load_embedder("all-MiniLM-L6-v2").encode(train[:5])
+    np.testing.assert_allclose(E[:5], expect, atol=1e-6)
+
+
+def test_training_logs_losses_that_fall(run):
+    _, work = run
+    for kind in ("inverter", "corrector"):
+        log = [json.loads(x) for x in (work / "runs" / kind / "log.jsonl").read_text().splitlines()]
+        train = [r["loss"] for r in log if "loss" in r]
+        val = [r["val_loss"] for r in log if "val_loss" in r]
+        assert len(train) == STEPS.steps // STEPS.log_every and len(val) == 2
+        assert train[-1] < train[0], kind
+
+
+def test_exported_inverter_runs_on_the_core_as_in_torch(run):
+    root, work = run
+    model = _load_module(work, "inverter")
+    corr = vec2text_c.load_corrector(root / "fp32" / "inverter", root / "fp32" / "corrector")
+    E = np.load(work / "data" / "embeddings.npy")[:16]
+    with torch.no_grad():
+        x, mask = model.encoder_inputs(torch.from_numpy(E))
+    ours = corr.inverter.inputs(E)
+    np.testing.assert_allclose(ours, x.numpy(), atol=1e-5, rtol=1e-5)
+    # greedy generation from those inputs: the same ids as transformers' generate
+    with torch.no_grad():
+        want = model.encoder_decoder.generate(inputs_embeds=x, attention_mask=mask, max_length=32, num_beams=1,
+                                              do_sample=False).numpy()
+    got = corr.inverter_t5.generate(inputs_embeds=ours, max_length=32)
+    assert got.tolist() == want.tolist()
+    texts = vec2text_c.invert_embeddings(E, corr)
+    assert texts == corr.tokenizer.batch_decode(
+        model.encoder_decoder.generate(inputs_embeds=x, attention_mask=mask, max_length=128).numpy(),
+        skip_special_tokens=True)
+
+
+def test_exported_corrector_inputs_match_torch(run):
+    root, work = run
+    model = _load_module(work, "corrector")
+    corr = vec2text_c.load_corrector(root / "fp32" / "inverter", root / "fp32" / "corrector")
+    h = np.load(work / "data" / "hypotheses.npz")
+    E = np.load(work / "data" / "embeddings.npy")[h["rows"][:16]]
+    hid = h["ids"][:16].astype(np.int64)
+    with torch.no_grad():
+        x, mask = model.encoder_inputs(torch.from_numpy(E), torch.from_numpy(h["embeddings"][:16]), torch.from_numpy(hid))
+    got = corr.corrector.inputs(E, h["embeddings"][:16], hid)
+    np.testing.assert_allclose(got[0], x.numpy(), atol=2e-5)
+    assert got[1].astype(np.int64).tolist() == mask.numpy().tolist()
+
+
+def test_hypotheses_are_the_core_loops_step_zero(run):
+    root, work = run
+    corr = vec2text_c.load_corrector(root / "fp32" / "inverter", root / "fp32" / "corrector")
+    h = np.load(work / "data" / "hypotheses.npz")
+    E = np.load(work / "data" / "embeddings.npy")[h["rows"][:8]]
+    seen = {}
+    vec2text_c.api._run(E, corr, 1, 1, on_round=lambda rnd, b, ids, lens, embs, cos, best, active:
+                        seen.setdefault(rnd, ids.copy()))
+    step0 = seen[0]
+    L = h["ids"].shape[1]
+    assert step0[:, :L].tolist() == h["ids"][:8].astype(np.int64).tolist()
+    assert not step0[:, L:].any()
+
+
+def test_bf16_export_is_half_the_size_and_close(run):
+    root, _ = run
+    a = (root / "fp32" / "inverter" / "model.safetensors").stat().st_size
+    b = (root / "bf16" / "inverter" / "model.safetensors").stat().st_size
+    assert b < 0.6 * a
+    c32 = vec2text_c.load_corrector(root / "fp32" / "inverter", root / "fp32" / "corrector")
+    c16 = vec2text_c.load_corrector(root / "bf16" / "inverter", root / "bf16" / "corrector")
+    E = np.load(run[1] / "data" / "embeddings.npy")[:8]
+    x32, x16 = c32.inverter.inputs(E), c16.inverter.inputs(E)
+    assert np.abs(x32 - x16).max() <= 2e-2 * np.abs(x32).max()
+
+
+def test_resume_continues_the_same_run(run, tmp_path):
+    _, work = run
+    w2 = tmp_path / "w"
+    shutil.copytree(work / "data", w2 / "data")
+    shutil.copytree(work / "t5", w2 / "t5")
+    train_inverter(w2, STEPS, stop_at=6)
+    train_inverter(w2, STEPS)  # resumes at step 6
+    a = torch.load(work / "runs" / "inverter" / "state.pt", weights_only=True)["model"]
+    b = torch.load(w2 / "runs" / "inverter" / "state.pt", weights_only=True)["model"]
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], atol=1e-6, rtol=1e-5)
+    log = [json.loads(x) for x in (w2 / "runs" / "inverter" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log if "loss" in r] == [3, 6, 9, 12]

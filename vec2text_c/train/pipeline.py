@@ -1,0 +1,326 @@
+"""Training an inverter and a corrector for an embedder, end to end, in one work folder:
+
+    prepare   corpus -> train / validation / test texts, a SentencePiece T5 tokenizer, token
+              ids and target embeddings (the embedder runs on the C core)
+    inverter  train the InversionModel (vec2text_c.train.modeling) on (embedding -> text)
+    hypotheses  the trained inverter's greedy hypotheses for the corrector's training texts,
+              generated and re-embedded on the C core (vec2text's own pipeline spends most of
+              its time here)
+    corrector train the CorrectorEncoderModel on (target, hypothesis, its embedding -> text),
+              its T5 initialised from the inverter's
+    export    vec2text checkpoint folders (config.json + model.safetensors, bf16 storage
+              by default) that `vec2text_c.load_corrector` reads
+
+Work folder layout (every stage reads the previous stages' files; each can be rerun or
+resumed):
+    data/{train,val,test}.txt  data/ids.npz  data/embeddings.npy  data/hypotheses.npz
+    t5/         tokenizer + T5 config (model_name_or_path of both checkpoints)
+    runs/inverter/, runs/corrector/   state.pt, log.jsonl (see trainer.py)
+    inverter/, corrector/             exported checkpoints
+"""
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .corpora import heldout_split, read_corpus
+from .trainer import TrainSettings, fit
+
+__all__ = ["ModelShape", "prepare", "train_inverter", "make_hypotheses", "train_corrector", "export", "load_texts"]
+
+DEFAULT_EMBEDDER = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+@dataclass
+class ModelShape:
+    """The T5 and embedding-transform shape of both models."""
+
+    vocab_size: int = 8000
+    d_model: int = 256
+    num_heads: int = 4
+    d_ff: int = 1024
+    num_layers: int = 3
+    feed_forward_proj: str = "relu"
+    num_repeat_tokens: int = 8
+    max_seq_length: int = 32
+
+    def t5_config(self) -> dict:
+        return dict(
+            vocab_size=self.vocab_size, d_model=self.d_model, d_kv=self.d_model // self.num_heads,
+            num_heads=self.num_heads, d_ff=self.d_ff, num_layers=self.num_layers,
+            num_decoder_layers=self.num_layers, feed_forward_proj=self.feed_forward_proj,
+            dropout_rate=0.0, tie_word_embeddings=True, decoder_start_token_id=0, pad_token_id=0,
+            eos_token_id=1, relative_attention_num_buckets=32, relative_attention_max_distance=128,
+            layer_norm_epsilon=1e-6, is_encoder_decoder=True, model_type="t5",
+            architectures=["T5ForConditionalGeneration"],
+        )
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def load_texts(path: Path) -> list[str]:
+    return [t for t in Path(path).read_text(encoding="utf-8").split("\n") if t]
+
+
+def _fit_budget(texts, tok, max_tokens: int) -> list[str]:
+    """Texts whose token count (with </s>) is at most max_tokens; longer ones are cut into word
+    halves until they fit."""
+    out = []
+    stack = list(reversed(texts))
+    while stack:
+        t = stack.pop()
+        if len(tok.encode(t)) <= max_tokens:
+            out.append(t)
+        else:
+            w = t.split()
+            if len(w) >= 6:
+                h = len(w) // 2
+                stack.append(" ".join(w[h:]))
+                stack.append(" ".join(w[:h]))
+    return out
+
+
+def _encode_ids(texts, tok, max_len: int) -> tuple[np.ndarray, np.ndarray]:
+    ids = np.zeros((len(texts), max_len), dtype=np.int32)
+    lengths = np.zeros(len(texts), dtype=np.int32)
+    for i, t in enumerate(texts):
+        row = tok.encode(t, max_length=max_len)
+        ids[i, :len(row)] = row
+        lengths[i] = len(row)
+    return ids, lengths
+
+
+def _embed(embedder, texts: list[str], what: str, chunk: int = 4096) -> np.ndarray:
+    from tqdm.auto import tqdm
+
+    out = []
+    for i in tqdm(range(0, len(texts), chunk), desc=f"embedding {what}", file=sys.stderr, dynamic_ncols=True):
+        out.append(np.asarray(embedder.encode(texts[i:i + chunk], batch_size=256, max_length=128), dtype=np.float32))
+    return np.concatenate(out) if out else np.zeros((0, embedder.dim), np.float32)
+
+
+def prepare(corpus: list[str], workdir: str | Path, *, shape: ModelShape = ModelShape(),
+            embedder: str = DEFAULT_EMBEDDER, heldout_fraction: float = 0.02, val_size: int = 1000) -> None:
+    from ..embedders import load_embedder
+    from ..t5_tokenizer import T5Tokenizer
+    from .tokenizer import train_sentencepiece, write_tokenizer_files
+
+    w = Path(workdir)
+    (w / "data").mkdir(parents=True, exist_ok=True)
+    texts = read_corpus(corpus)
+    train, held = heldout_split(texts, heldout_fraction)
+    _say(f"corpus: {len(texts)} texts -> {len(train)} train, {len(held)} held out")
+    t5 = w / "t5"
+    if not (t5 / "spiece.model").is_file():
+        train_sentencepiece(train, shape.vocab_size, t5)
+    write_tokenizer_files(t5, shape.max_seq_length)
+    (t5 / "config.json").write_text(json.dumps(shape.t5_config(), indent=2) + "\n")
+    tok = T5Tokenizer.from_pretrained(t5)
+    train = _fit_budget(train, tok, shape.max_seq_length)
+    held = _fit_budget(held, tok, shape.max_seq_length)
+    val, test = held[:val_size], held[val_size:]
+    for name, part in (("train", train), ("val", val), ("test", test)):
+        (w / "data" / f"{name}.txt").write_text("".join(t.replace("\n", " ") + "\n" for t in part), encoding="utf-8")
+    ids, lengths = _encode_ids(train + val, tok, shape.max_seq_length)
+    np.savez(w / "data" / "ids.npz", ids=ids, lengths=lengths, n_train=len(train))
+    emb = load_embedder(embedder)
+    E = _embed(emb, train + val, "train + val")
+    np.save(w / "data" / "embeddings.npy", E)
+    (w / "data" / "info.json").write_text(json.dumps(
+        {"embedder": embedder, "dim": int(E.shape[1]), "shape": asdict(shape), "corpus": [str(c) for c in corpus],
+         "n_train": len(train), "n_val": len(val), "n_test": len(test)}, indent=2) + "\n")
+    _say(f"prepared {w}: {len(train)} train / {len(val)} val / {len(test)} test texts, dim {E.shape[1]}")
+
+
+def _info(w: Path) -> dict:
+    p = w / "data" / "info.json"
+    if not p.is_file():
+        raise FileNotFoundError(f"{p}: run the prepare stage first")
+    return json.loads(p.read_text())
+
+
+def _labels(torch, ids: np.ndarray, lengths: np.ndarray, idx: np.ndarray):
+    n = int(lengths[idx].max())
+    lab = torch.from_numpy(ids[idx, :n].astype(np.int64))
+    lab[lab == 0] = -100
+    return lab
+
+
+def _batched_val(fn, n: int, bs: int = 250) -> float:
+    tot = 0.0
+    for i in range(0, n, bs):
+        j = np.arange(i, min(n, i + bs))
+        tot += float(fn(j)) * len(j)
+    return tot / n
+
+
+def train_inverter(workdir: str | Path, settings: TrainSettings = TrainSettings(), *, stop_at: int | None = None) -> list[dict]:
+    import torch
+
+    from .modeling import InversionModule
+
+    w = Path(workdir)
+    info = _info(w)
+    shape = ModelShape(**info["shape"])
+    d = np.load(w / "data" / "ids.npz")
+    ids, lengths, n_train = d["ids"], d["lengths"], int(d["n_train"])
+    E = np.load(w / "data" / "embeddings.npy", mmap_mode="r")
+    torch.manual_seed(settings.seed)
+    model = InversionModule(shape.t5_config(), info["dim"], shape.num_repeat_tokens)
+
+    def loss_fn(m, idx):
+        e = torch.from_numpy(np.asarray(E[idx], dtype=np.float32))
+        return m(e, _labels(torch, ids, lengths, idx))
+
+    def val_fn(m):
+        return _batched_val(lambda j: loss_fn(m, n_train + j), len(ids) - n_train)
+
+    return fit(model, loss_fn, lengths[:n_train], val_fn, settings, w / "runs" / "inverter", stop_at=stop_at)
+
+
+def _load_module(w: Path, kind: str):
+    import torch
+
+    from .modeling import CorrectorModule, InversionModule
+
+    info = _info(w)
+    shape = ModelShape(**info["shape"])
+    cls = InversionModule if kind == "inverter" else CorrectorModule
+    model = cls(shape.t5_config(), info["dim"], shape.num_repeat_tokens)
+    state = w / "runs" / kind / "state.pt"
+    if not state.is_file():
+        raise FileNotFoundError(f"{state}: train the {kind} first")
+    model.load_state_dict(torch.load(state, map_location="cpu", weights_only=True)["model"])
+    return model.eval()
+
+
+def make_hypotheses(workdir: str | Path, n: int | None = None, batch: int = 512) -> None:
+    """Greedy step-0 hypotheses (max_length = max_seq_length, as the correction loop makes
+    them) of the exported inverter for the first `n` training texts and every validation
+    text, with their embeddings, all on the C core."""
+    from tqdm.auto import tqdm
+
+    from ..embedders import load_embedder
+    from ..models import _load_t5, _t5_dir, read_checkpoint
+    from .. import _core
+    from ..t5_tokenizer import T5Tokenizer
+
+    w = Path(workdir)
+    info = _info(w)
+    export(w, w, only=("inverter",))
+    ckpt = read_checkpoint(w / "inverter", "inverter")
+    t5dir = _t5_dir(str(ckpt.config["model_name_or_path"]), ckpt.path)
+    t5 = _load_t5(ckpt, t5dir, str(ckpt.config["model_name_or_path"]))
+    inv = _core.Inverter(str(ckpt.weights), t5._core, ckpt.num_repeat_tokens)
+    tok = T5Tokenizer.from_pretrained(t5dir)
+    emb = load_embedder(info["embedder"])
+    E = np.load(w / "data" / "embeddings.npy", mmap_mode="r")
+    n_train = info["n_train"]
+    n = n_train if n is None else min(int(n), n_train)
+    rows = np.concatenate([np.arange(n), n_train + np.arange(info["n_val"])])
+    L = int(info["shape"]["max_seq_length"])
+    hyp = np.zeros((len(rows), L), dtype=np.int32)
+    hemb = np.zeros((len(rows), info["dim"]), dtype=np.float32)
+    for i in tqdm(range(0, len(rows), batch), desc="hypotheses", file=sys.stderr, dynamic_ncols=True):
+        r = rows[i:i + batch]
+        x = inv.inputs(np.ascontiguousarray(E[r], dtype=np.float32))
+        out = t5.generate(inputs_embeds=x, max_length=L)
+        hyp[i:i + len(r), :out.shape[1]] = out
+        texts = tok.batch_decode(out, skip_special_tokens=True)
+        hemb[i:i + len(r)] = emb.encode(texts, batch_size=256, max_length=L)
+    np.savez(w / "data" / "hypotheses.npz", rows=rows, ids=hyp, embeddings=hemb, n_train=n)
+
+
+def train_corrector(workdir: str | Path, settings: TrainSettings = TrainSettings(), *, stop_at: int | None = None) -> list[dict]:
+    import torch
+
+    from .modeling import CorrectorModule
+
+    w = Path(workdir)
+    info = _info(w)
+    shape = ModelShape(**info["shape"])
+    d = np.load(w / "data" / "ids.npz")
+    ids, lengths = d["ids"], d["lengths"]
+    h = np.load(w / "data" / "hypotheses.npz")
+    rows, hyp, hemb, n = h["rows"], h["ids"], h["embeddings"], int(h["n_train"])
+    E = np.load(w / "data" / "embeddings.npy", mmap_mode="r")
+    hlen = np.maximum(1, (hyp != 0).sum(1) + 1)
+    torch.manual_seed(settings.seed + 1)
+    model = CorrectorModule(shape.t5_config(), info["dim"], shape.num_repeat_tokens)
+    if not (w / "runs" / "corrector" / "state.pt").is_file():
+        inv = _load_module(w, "inverter")
+        model.encoder_decoder.load_state_dict(inv.encoder_decoder.state_dict())
+        _say("corrector: T5 initialised from the trained inverter")
+
+    def loss_fn(m, k):
+        r = rows[k]
+        e = torch.from_numpy(np.asarray(E[r], dtype=np.float32))
+        he = torch.from_numpy(hemb[k])
+        hl = int(hlen[k].max())
+        hi = torch.from_numpy(hyp[k, :hl].astype(np.int64))
+        return m(e, he, hi, _labels(torch, ids, lengths, r))
+
+    def val_fn(m):
+        return _batched_val(lambda j: loss_fn(m, n + j), len(rows) - n)
+
+    return fit(model, loss_fn, lengths[rows[:n]], val_fn, settings, w / "runs" / "corrector", stop_at=stop_at)
+
+
+def _config_fields(kind: str, shape: ModelShape, embedder: str, t5_rel: str) -> dict:
+    return dict(
+        architectures=["InversionModel" if kind == "inverter" else "CorrectorEncoderModel"],
+        model_name_or_path=t5_rel,
+        embedder_model_name=embedder,
+        embedder_model_api=None,
+        embedder_torch_dtype="float32",
+        embedder_no_grad=True,
+        embedder_fake_with_zeros=False,
+        embedder_gaussian_noise_level=0.0,
+        embeddings_from_layer_n=None,
+        use_frozen_embeddings_as_input=False,
+        encoder_dropout_disabled=False,
+        decoder_dropout_disabled=False,
+        use_lora=False,
+        freeze_strategy="none",
+        num_repeat_tokens=shape.num_repeat_tokens,
+        max_seq_length=shape.max_seq_length,
+        corrector_ignore_hypothesis_embedding=False,
+        trained_by="vec2text_c.train",
+    )
+
+
+def export(workdir: str | Path, out_dir: str | Path, *, bf16: bool = True, only=("inverter", "corrector")) -> Path:
+    """Write the trained models as vec2text checkpoints under out_dir: t5/ (tokenizer + T5
+    config), inverter/, corrector/ (config.json with model_name_or_path "../t5", and
+    model.safetensors with the lm_head stored explicitly)."""
+    import shutil
+
+    from .._safetensors_io import BF16, save_file
+
+    w, out = Path(workdir), Path(out_dir)
+    info = _info(w)
+    shape = ModelShape(**info["shape"])
+    if out.resolve() != w.resolve():
+        (out / "t5").mkdir(parents=True, exist_ok=True)
+        for f in ("spiece.model", "tokenizer_config.json", "special_tokens_map.json", "config.json"):
+            shutil.copyfile(w / "t5" / f, out / "t5" / f)
+    for kind in only:
+        model = _load_module(w, kind)
+        tensors = {}
+        for name, t in model.state_dict().items():
+            if name.endswith("embed_tokens.weight"):
+                continue  # aliases of encoder_decoder.shared.weight
+            a = t.detach().float().numpy()
+            tensors[name] = BF16(a) if bf16 and a.ndim == 2 else a.astype(np.float32)
+        d = out / kind
+        d.mkdir(parents=True, exist_ok=True)
+        save_file(tensors, d / "model.safetensors", metadata={"format": "pt"})
+        cfg = _config_fields(kind, shape, info["embedder"], "../t5")
+        (d / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
+    return out

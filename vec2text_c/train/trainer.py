@@ -1,0 +1,165 @@
+"""The training loop shared by the inverter and the corrector: AdamW, linear warm-up then
+cosine decay, bf16 autocast on CPUs that have it, length-bucketed batches, a validation loss
+every `eval_every` steps, and a resumable state file.
+
+Everything about one run lives in its folder:
+    state.pt      model + optimizer + step (written every `save_every` steps and at the end)
+    log.jsonl     one line per logged step: {"step", "loss", "lr", "seconds"} or {"step", "val_loss"}
+Running again with the same folder resumes where the state file stops; the batch order is a
+function of (seed, epoch), so a resumed run sees the same batches as an uninterrupted one.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+__all__ = ["TrainSettings", "fit", "length_batches"]
+
+
+@dataclass
+class TrainSettings:
+    steps: int = 3000
+    batch_size: int = 128
+    lr: float = 2e-3
+    warmup: int = 300
+    min_lr_ratio: float = 0.05
+    weight_decay: float = 0.01
+    clip: float = 1.0
+    seed: int = 0
+    eval_every: int = 250
+    save_every: int = 250
+    log_every: int = 25
+    bf16: bool = True
+    threads: int | None = None
+
+
+def length_batches(lengths: np.ndarray, batch_size: int, seed: int, epoch: int, pool: int = 64) -> list[np.ndarray]:
+    """Batches of indices for one epoch: shuffled, then sorted by length within pools of
+    `pool` batches so that a batch pads little, then the batches shuffled again."""
+    rng = np.random.default_rng([seed, epoch])
+    order = rng.permutation(len(lengths))
+    batches = []
+    span = batch_size * pool
+    for i in range(0, len(order), span):
+        chunk = order[i:i + span]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        batches.extend(chunk[j:j + batch_size] for j in range(0, len(chunk), batch_size))
+    perm = rng.permutation(len(batches))
+    return [batches[k] for k in perm if len(batches[k]) == batch_size or len(batches) == 1]
+
+
+def _lr(step: int, s: TrainSettings) -> float:
+    if step < s.warmup:
+        return s.lr * (step + 1) / s.warmup
+    t = (step - s.warmup) / max(1, s.steps - s.warmup)
+    return s.lr * (s.min_lr_ratio + (1 - s.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
+
+
+def _bf16_ok() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def fit(model, loss_fn: Callable, lengths: np.ndarray, val_fn: Callable | None, settings: TrainSettings,
+        run_dir: str | Path, *, progress: bool = True, stop_at: int | None = None) -> list[dict]:
+    """Train `model` for settings.steps steps (or pause after step `stop_at`: the state is
+    saved and a later call resumes the same schedule). loss_fn(model, indices) -> scalar loss on the
+    training examples `indices`; val_fn(model) -> validation loss (called under no_grad).
+    Returns the log records."""
+    import torch
+
+    if settings.threads:
+        torch.set_num_threads(int(settings.threads))
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    state_path, log_path = run_dir / "state.pt", run_dir / "log.jsonl"
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": settings.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=settings.lr, betas=(0.9, 0.98), eps=1e-8,
+    )
+    step = 0
+    if state_path.is_file():
+        state = torch.load(state_path, map_location="cpu", weights_only=True)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        step = int(state["step"])
+        if progress:
+            print(f"resuming {run_dir} at step {step}", file=sys.stderr)
+    log = []
+    if log_path.is_file():
+        log = [json.loads(x) for x in log_path.read_text().splitlines() if x.strip()]
+        log = [r for r in log if r["step"] <= step]
+        log_path.write_text("".join(json.dumps(r) + "\n" for r in log))
+
+    def save():
+        tmp = state_path.with_name("state.pt.tmp")
+        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
+                    "settings": asdict(settings)}, tmp)
+        os.replace(tmp, state_path)
+
+    def write(rec):
+        log.append(rec)
+        with open(log_path, "a") as f:
+            f.write(json.dumps(rec) + "\n")
+
+    use_bf16 = settings.bf16 and _bf16_ok()
+    per_epoch = max(1, len(lengths) // settings.batch_size)
+    epoch, batches = -1, []
+    t0, running, count = time.time(), 0.0, 0
+    model.train()
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=settings.steps, initial=step, desc=run_dir.name, file=sys.stderr, dynamic_ncols=True)
+    end = settings.steps if stop_at is None else min(settings.steps, int(stop_at))
+    while step < end:
+        e = step // per_epoch
+        if e != epoch:
+            epoch, batches = e, length_batches(lengths, settings.batch_size, settings.seed, e)
+        idx = batches[(step % per_epoch) % len(batches)]
+        lr = _lr(step, settings)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
+            loss = loss_fn(model, idx)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"{run_dir}: loss became {loss.item()} at step {step}; lower the learning rate")
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), settings.clip)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        step += 1
+        running, count = running + loss.item(), count + 1
+        if bar is not None:
+            bar.update(1)
+        if step % settings.log_every == 0 or step == settings.steps:
+            write({"step": step, "loss": running / count, "lr": lr, "seconds": round(time.time() - t0, 1)})
+            if bar is not None:
+                bar.set_postfix(loss=f"{running / count:.3f}")
+            running, count = 0.0, 0
+        if val_fn is not None and (step % settings.eval_every == 0 or step == settings.steps):
+            model.eval()
+            with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
+                v = float(val_fn(model))
+            model.train()
+            write({"step": step, "val_loss": v})
+        if step % settings.save_every == 0 or step == end:
+            save()
+    if bar is not None:
+        bar.close()
+    model.eval()
+    return log
