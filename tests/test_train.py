@@ -203,3 +203,16 @@ def test_resume_continues_the_same_run(run, tmp_path):
         torch.testing.assert_close(a[k], b[k], atol=1e-6, rtol=1e-5)
     log = [json.loads(x) for x in (w2 / "runs" / "inverter" / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log if "loss" in r] == [3, 6, 9, 12]
+
+
+def test_device_is_checked_before_training(tmp_path):
+    from vec2text_c.train.trainer import fit, resolve_device
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    model = torch.nn.Linear(2, 2)
+    with pytest.raises(ValueError, match="device: expected 'cpu', 'cuda' or 'cuda:N', got 'tpu'"):
+        fit(model, None, np.ones(4), None, TrainSettings(device="tpu"), tmp_path, progress=False)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="device: 'cuda' requested, but this PyTorch sees no CUDA device"):
+            fit(model, None, np.ones(4), None, TrainSettings(device="cuda"), tmp_path, progress=False)
+    assert not (tmp_path / "state.pt").exists()

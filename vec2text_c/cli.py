@@ -252,7 +252,7 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     def settings(steps):
         return TrainSettings(steps=steps, batch_size=args.batch_size, lr=args.lr, warmup=args.warmup, seed=args.seed,
-                             threads=args.threads, bf16=not args.no_bf16)
+                             threads=args.threads, bf16=not args.no_bf16, device=args.device)
 
     for stage in stages:
         if stage == "prepare":
@@ -337,6 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--warmup", type=int, default=300)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--threads", type=int, default=None)
+    t.add_argument("--device", default="cpu", help="where PyTorch trains: cpu (default), cuda or cuda:N")
     t.add_argument("--no-bf16", action="store_true", help="train in fp32 even where the CPU has bf16")
     t.add_argument("--fp32", action="store_true", help="export fp32 weights (default: bf16 storage)")
     t.set_defaults(func=cmd_train)

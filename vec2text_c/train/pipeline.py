@@ -145,11 +145,16 @@ def _info(w: Path) -> dict:
     return json.loads(p.read_text())
 
 
-def _labels(torch, ids: np.ndarray, lengths: np.ndarray, idx: np.ndarray):
+def _labels(torch, ids: np.ndarray, lengths: np.ndarray, idx: np.ndarray, dev):
     n = int(lengths[idx].max())
     lab = torch.from_numpy(ids[idx, :n].astype(np.int64))
     lab[lab == 0] = -100
-    return lab
+    return lab.to(dev)
+
+
+def _on(m):
+    """The device the module's parameters live on (batches follow it)."""
+    return next(m.parameters()).device
 
 
 def _batched_val(fn, n: int, bs: int = 250) -> float:
@@ -175,8 +180,9 @@ def train_inverter(workdir: str | Path, settings: TrainSettings = TrainSettings(
     model = InversionModule(shape.t5_config(), info["dim"], shape.num_repeat_tokens)
 
     def loss_fn(m, idx):
-        e = torch.from_numpy(np.asarray(E[idx], dtype=np.float32))
-        return m(e, _labels(torch, ids, lengths, idx))
+        dev = _on(m)
+        e = torch.from_numpy(np.asarray(E[idx], dtype=np.float32)).to(dev)
+        return m(e, _labels(torch, ids, lengths, idx, dev))
 
     def val_fn(m):
         return _batched_val(lambda j: loss_fn(m, n_train + j), len(ids) - n_train)
@@ -259,12 +265,12 @@ def train_corrector(workdir: str | Path, settings: TrainSettings = TrainSettings
         _say("corrector: T5 initialised from the trained inverter")
 
     def loss_fn(m, k):
-        r = rows[k]
-        e = torch.from_numpy(np.asarray(E[r], dtype=np.float32))
-        he = torch.from_numpy(hemb[k])
+        r, dev = rows[k], _on(m)
+        e = torch.from_numpy(np.asarray(E[r], dtype=np.float32)).to(dev)
+        he = torch.from_numpy(hemb[k]).to(dev)
         hl = int(hlen[k].max())
-        hi = torch.from_numpy(hyp[k, :hl].astype(np.int64))
-        return m(e, he, hi, _labels(torch, ids, lengths, r))
+        hi = torch.from_numpy(hyp[k, :hl].astype(np.int64)).to(dev)
+        return m(e, he, hi, _labels(torch, ids, lengths, r, dev))
 
     def val_fn(m):
         return _batched_val(lambda j: loss_fn(m, n + j), len(rows) - n)

@@ -1,5 +1,5 @@
 """The training loop shared by the inverter and the corrector: AdamW, linear warm-up then
-cosine decay, bf16 autocast on CPUs that have it, length-bucketed batches, a validation loss
+cosine decay, bf16 autocast on CPUs (and GPUs) that have it, on the CPU or a CUDA device, length-bucketed batches, a validation loss
 every `eval_every` steps, and a resumable state file.
 
 Everything about one run lives in its folder:
@@ -39,6 +39,7 @@ class TrainSettings:
     log_every: int = 25
     bf16: bool = True
     threads: int | None = None
+    device: str = "cpu"  # "cpu", "cuda" or "cuda:N"
 
 
 def length_batches(lengths: np.ndarray, batch_size: int, seed: int, epoch: int, pool: int = 64) -> list[np.ndarray]:
@@ -71,6 +72,22 @@ def _bf16_ok() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def resolve_device(name: str):
+    """The torch.device for TrainSettings.device, or a ValueError that says what is missing."""
+    import torch
+
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, TypeError) as e:
+        raise ValueError(f"device: expected 'cpu', 'cuda' or 'cuda:N', got {name!r}") from e
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device: {name!r} requested, but this PyTorch sees no CUDA device "
+                         f"(torch {torch.__version__}, torch.cuda.is_available() is False)")
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"device: expected 'cpu', 'cuda' or 'cuda:N', got {name!r}")
+    return dev
+
+
 def fit(model, loss_fn: Callable, lengths: np.ndarray, val_fn: Callable | None, settings: TrainSettings,
         run_dir: str | Path, *, progress: bool = True, stop_at: int | None = None) -> list[dict]:
     """Train `model` for settings.steps steps (or pause after step `stop_at`: the state is
@@ -81,6 +98,8 @@ def fit(model, loss_fn: Callable, lengths: np.ndarray, val_fn: Callable | None, 
 
     if settings.threads:
         torch.set_num_threads(int(settings.threads))
+    dev = resolve_device(settings.device)
+    model.to(dev)  # before the optimizer exists, so that its state follows the parameters
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     state_path, log_path = run_dir / "state.pt", run_dir / "log.jsonl"
@@ -115,7 +134,10 @@ def fit(model, loss_fn: Callable, lengths: np.ndarray, val_fn: Callable | None, 
         with open(log_path, "a") as f:
             f.write(json.dumps(rec) + "\n")
 
-    use_bf16 = settings.bf16 and _bf16_ok()
+    if dev.type == "cuda":
+        use_bf16 = settings.bf16 and torch.cuda.is_bf16_supported()
+    else:
+        use_bf16 = settings.bf16 and _bf16_ok()
     per_epoch = max(1, len(lengths) // settings.batch_size)
     epoch, batches = -1, []
     t0, running, count = time.time(), 0.0, 0
@@ -134,7 +156,7 @@ def fit(model, loss_fn: Callable, lengths: np.ndarray, val_fn: Callable | None, 
         lr = _lr(step, settings)
         for g in opt.param_groups:
             g["lr"] = lr
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_bf16):
             loss = loss_fn(model, idx)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"{run_dir}: loss became {loss.item()} at step {step}; lower the learning rate")
@@ -153,7 +175,7 @@ def fit(model, loss_fn: Callable, lengths: np.ndarray, val_fn: Callable | None, 
             running, count = 0.0, 0
         if val_fn is not None and (step % settings.eval_every == 0 or step == settings.steps):
             model.eval()
-            with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
+            with torch.no_grad(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_bf16):
                 v = float(val_fn(model))
             model.train()
             write({"step": step, "val_loss": v})
