@@ -384,3 +384,43 @@ def test_defaults_are_t5s():
     got, scores = _core.generate_with_callback(zeros_step(10), 3, 10)
     assert scores is None
     np.testing.assert_array_equal(got, np.array([[0] + [3] * 19] * 3))
+
+
+class Retiring:
+    """retire_fn for the C search: records each call, and poisons the logits of retired examples
+    with NaN from then on, so a search that read them would fail."""
+
+    def __init__(self, step, batch):
+        self.step, self.beams, self.calls = step, step.beams, []
+        self.done = np.zeros(batch, bool)
+
+    def __call__(self, done):
+        assert done.dtype == np.bool_ and done.shape == self.done.shape
+        assert (done >= self.done).all(), "an example came back after it was retired"
+        assert done.any() and not done.all()
+        self.calls.append(done.copy())
+        self.done = done.copy()
+
+    def step_fn(self, tokens, parents):
+        logits = self.step(tokens, parents)
+        logits[np.repeat(self.done, self.beams)] = np.nan
+        return logits
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(num_beams=2), dict(num_beams=4, num_return_sequences=4),
+                                dict(num_beams=4, early_stopping=True, length_penalty=0.5)],
+                         ids=["greedy", "beam2", "beam4-all", "beam4-early"])
+def test_finished_examples_are_retired_and_never_read(kw):
+    """The searches tell the decoder which examples are finished (so the C decoder stops computing
+    their rows) and never look at those rows again: NaN logits there change nothing."""
+    model = tiny_t5("v96-eos-heavy")
+    ids, mask = encoder_inputs(96)
+    kw = dict(max_length=MAX_LENGTH, **kw)
+    ref, ref_scores = reference(model, ids, mask, **kw)
+    step = TorchStep(model, ids, mask, kw.get("num_beams", 1))
+    r = Retiring(step, ids.shape[0])
+    got, scores = _core.generate_with_callback(r.step_fn, ids.shape[0], 96, retire_fn=r, **kw)
+    assert_same(got, ref, scores, ref_scores)
+    assert len(r.calls) >= 2  # examples end at several steps (checked above for this model)
+    with pytest.raises(TypeError, match="retire_fn: expected a callable or None, got int"):
+        _core.generate_with_callback(step, 2, 96, retire_fn=3)

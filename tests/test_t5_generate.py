@@ -163,3 +163,16 @@ def test_bad_arguments(pair, kw, exc, words):
         args["input_ids"] = kw["input_ids"]
     with pytest.raises(exc, match=words):
         model.generate(**args)
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(num_beams=4, num_return_sequences=4)], ids=["greedy", "beam4"])
+def test_computing_finished_rows_too_gives_the_same_ids(pair, kw, monkeypatch):
+    """By default the C decoder stops computing the rows of finished examples;
+    VEC2TEXT_C_KEEP_FINISHED=1 computes every row as transformers does. Same ids either way."""
+    ref, model = pair
+    ids, mask = encoder_inputs()
+    want = reference(ref, input_ids=ids, attention_mask=mask, max_length=MAX_LENGTH, **kw)
+    monkeypatch.setenv("VEC2TEXT_C_KEEP_FINISHED", "1")
+    assert_same_ids(model.generate(ids, mask, max_length=MAX_LENGTH, **kw), want)
+    monkeypatch.setenv("VEC2TEXT_C_KEEP_FINISHED", "0")
+    assert_same_ids(model.generate(ids, mask, max_length=MAX_LENGTH, **kw), want)

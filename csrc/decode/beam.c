@@ -8,7 +8,7 @@
  *   hypothesis (its tokens without the eos, normalised by the current length), a later eos is
  *   skipped, any other candidate extends its beam, until `beams` beams are filled;
  *   the example is done once its hypotheses cannot improve (hypotheses.h), after which its rows
- *   are fed pad with score 0.
+ *   are fed pad with score 0 and retired from the decoder (when it has the hook).
  * Initial beam scores are 0 for beam 0 and -1e9 for the others, so the first step expands beam
  * 0 only. The search stops when every example is done or the sequences reach max_length; the
  * open beams of unfinished examples then join the hypotheses (normalised by their length
@@ -152,6 +152,7 @@ v2t_status v2t_beam_search(const v2t_decoder_ops *ops, void *ctx, int64_t batch,
     }
     memset(s.done, 0, (size_t)B);
     V2T_CHECK(st, ops->start(ctx, B, K), done);
+    int64_t retired = 0;
     for (int64_t cur = 1;;) {
         V2T_CHECK(st, v2t_poll_interrupt(), done);
         V2T_CHECK(st, ops->step(ctx, s.tokens, cur == 1 ? NULL : s.parents, rows, s.logits), done);
@@ -189,6 +190,10 @@ v2t_status v2t_beam_search(const v2t_decoder_ops *ops, void *ctx, int64_t batch,
         int64_t finished = 0;
         for (int64_t b = 0; b < B; b++)
             finished += s.done[b];
+        if (finished > retired && finished < B && cur < T && ops->retire) {
+            V2T_CHECK(st, ops->retire(ctx, s.done), done);
+            retired = finished;
+        }
         if (finished == B || cur >= T) {
             /* finalize: open beams of unfinished examples join their hypotheses */
             for (int64_t b = 0; b < B; b++)

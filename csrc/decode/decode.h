@@ -3,8 +3,9 @@
  *
  * The decoder is reached through v2t_decoder_ops so the same search serves the inverter and
  * the corrector (and a test double driven from Python). Rows are example-major:
- * row = example * beams + beam. All rows stay in the batch until the search ends; finished
- * rows are fed pad tokens exactly as transformers does.
+ * row = example * beams + beam. Finished rows are fed pad tokens exactly as transformers does;
+ * a decoder with a `retire` hook also stops computing the rows of finished examples (their
+ * logits are never read again, so the results are the same).
  */
 #ifndef V2T_DECODE_DECODE_H
 #define V2T_DECODE_DECODE_H
@@ -21,6 +22,11 @@ typedef struct v2t_decoder_ops {
      * the decoder can reorder its caches. Writes logits[rows, vocab] (unnormalised). */
     v2t_status (*step)(void *ctx, const int32_t *tokens, const int32_t *parents, int64_t rows, float *logits);
     int64_t vocab;
+    /* Optional (NULL: every row is always computed). done[batch] flags the examples whose
+     * search has ended; the searches call it whenever the set grows, and read no logits of
+     * those examples' rows afterwards, so the decoder may stop computing them (their logits
+     * rows are then unspecified). */
+    v2t_status (*retire)(void *ctx, const unsigned char *done);
 } v2t_decoder_ops;
 
 /* transformers' early_stopping values. */

@@ -2,7 +2,8 @@
  * Every row is stepped until all rows have finished; the next token is the first argmax of the
  * raw logits (no processors, no softmax needed); a row that has finished (eos produced, when an
  * eos id is set) is fed and given pad_id from then on; the search stops when every row has
- * finished or the sequences reach max_length. */
+ * finished or the sequences reach max_length. Finished rows are retired from the decoder (when
+ * it has the hook) so that it stops computing them. */
 #include <math.h>
 #include <string.h>
 
@@ -20,10 +21,11 @@ v2t_status v2t_greedy_search(const v2t_decoder_ops *ops, void *ctx, int64_t batc
     const size_t tokens_off = (logits_bytes + 63) / 64 * 64;
     v2t_status st;
     void *block = NULL;
-    V2T_TRY(v2t_alloc(&block, tokens_off + (size_t)B * (sizeof(int32_t) + 1), "greedy search buffers"));
+    V2T_TRY(v2t_alloc(&block, tokens_off + (size_t)B * (sizeof(int32_t) + 2), "greedy search buffers"));
     float *logits = block;                                        /* [B, V] */
     int32_t *tokens = (int32_t *)((char *)block + tokens_off);    /* [B] newest token of each row */
     unsigned char *unfinished = (unsigned char *)(tokens + B);    /* [B] */
+    unsigned char *done_rows = unfinished + B;                    /* [B] = !unfinished */
 
     for (int64_t r = 0; r < B; r++) {
         int32_t *row = out_ids + r * T;
@@ -32,6 +34,7 @@ v2t_status v2t_greedy_search(const v2t_decoder_ops *ops, void *ctx, int64_t batc
             row[t] = cfg->pad_id;
         tokens[r] = cfg->decoder_start_id;
         unfinished[r] = 1;
+        done_rows[r] = 0;
         out_lengths[r] = T;
     }
     V2T_CHECK(st, ops->start(ctx, B, 1), done);
@@ -55,13 +58,18 @@ v2t_status v2t_greedy_search(const v2t_decoder_ops *ops, void *ctx, int64_t batc
             tokens[r] = next;
         }
         len++;
+        int64_t ended = 0;
         for (int64_t r = 0; r < B; r++) {
             if (unfinished[r] && ((has_eos && tokens[r] == cfg->eos_id) || len >= T)) {
                 unfinished[r] = 0;
+                done_rows[r] = 1;
                 out_lengths[r] = len;
                 left--;
+                ended++;
             }
         }
+        if (ended && left > 0 && ops->retire)
+            V2T_CHECK(st, ops->retire(ctx, done_rows), done);
     }
     st = V2T_OK;
 done:

@@ -117,8 +117,13 @@ v2t_status v2t_t5_session_encode_source(v2t_t5_session *s, const int32_t *ids, c
  * parents[r] of the previous step, which must belong to the same example; logits [rows, vocab]. */
 v2t_status v2t_t5_start(void *session, int64_t batch, int64_t beams);
 v2t_status v2t_t5_step(void *session, const int32_t *tokens, const int32_t *parents, int64_t rows, float *logits);
+/* retire: done [batch] flags finished examples; later steps compute only the other examples'
+ * rows (logits rows of retired examples are left unspecified). Every row is still computed,
+ * as transformers does, when the environment variable VEC2TEXT_C_KEEP_FINISHED is set to a
+ * non-zero value at start (for comparisons and benchmarks). */
+v2t_status v2t_t5_retire(void *session, const unsigned char *done);
 
-/* The ops table for this model: start/step above, vocab = cfg.vocab_size. */
+/* The ops table for this model: start/step/retire above, vocab = cfg.vocab_size. */
 v2t_decoder_ops v2t_t5_decoder_ops(const v2t_t5_model *m);
 
 /* Teacher forcing over the current source: decoder ids [B, L] (B = source batch, L <= max_steps)

@@ -1,5 +1,6 @@
 /* T5 decoder: source setup (cross-attention keys/values once per example), step-wise decoding
  * over a preallocated self-attention cache, and teacher forcing through the same pass. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "../ops/attention.h"
@@ -78,11 +79,53 @@ v2t_status v2t_t5_start(void *session, int64_t batch, int64_t beams)
     const int64_t longest = M > s->src_len ? M : s->src_len;
     V2T_TRY(v2t_buffer_reserve(&s->scores, (size_t)(longest + 16) * sizeof(float), "attention scores"));
     V2T_TRY(v2t_t5_reserve_activations(s, rows));
+    V2T_TRY(v2t_buffer_reserve(&s->runs, (size_t)(2 * batch) * sizeof(int64_t), "T5 active examples"));
+    V2T_TRY(v2t_buffer_reserve(&s->row_map, (size_t)rows * sizeof(int32_t), "T5 active rows"));
+    V2T_TRY(v2t_buffer_reserve(&s->ids_c, (size_t)rows * sizeof(int32_t), "T5 active tokens"));
     v2t_t5_bias_table(m, &m->decoder, 0, M, s->dec_bias.data);
     s->beams = beams;
     s->rows = rows;
     s->pos = 0;
+    const char *keep = getenv("VEC2TEXT_C_KEEP_FINISHED");
+    s->drop_finished = !(keep && keep[0] && keep[0] != '0');
+    s->n_active = batch;
+    s->n_runs = 1;
+    int64_t *runs = s->runs.data;
+    runs[0] = 0;
+    runs[1] = batch;
     s->started = 1;
+    return V2T_OK;
+}
+
+// done: [batch]
+v2t_status v2t_t5_retire(void *session, const unsigned char *done)
+{
+    v2t_t5_session *s = session;
+    if (!s->started)
+        return v2t_fail(V2T_ERR_VALUE, "T5 decoder retire: start() was not called");
+    if (!s->drop_finished)
+        return V2T_OK;
+    int64_t *runs = s->runs.data;
+    int32_t *map = s->row_map.data;
+    int64_t n_runs = 0, active = 0, rc = 0;
+    for (int64_t e = 0; e < s->batch; e++) {
+        if (done[e])
+            continue;
+        if (n_runs > 0 && runs[2 * (n_runs - 1)] + runs[2 * (n_runs - 1) + 1] == e) {
+            runs[2 * (n_runs - 1) + 1]++;
+        } else {
+            runs[2 * n_runs] = e;
+            runs[2 * n_runs + 1] = 1;
+            n_runs++;
+        }
+        for (int64_t k = 0; k < s->beams; k++)
+            map[rc++] = (int32_t)(e * s->beams + k);
+        active++;
+    }
+    if (active == 0) /* nothing left to compute: keep the last set (the search is ending) */
+        return V2T_OK;
+    s->n_runs = n_runs;
+    s->n_active = active;
     return V2T_OK;
 }
 
@@ -126,57 +169,85 @@ static v2t_status decoder_pass(v2t_t5_session *s, const int32_t *ids, int64_t tq
     const v2t_t5_model *m = s->m;
     const v2t_t5_config *c = &m->cfg;
     const int64_t D = c->d_model, H = c->num_heads, inner = m->inner, W2 = 2 * inner;
-    const int64_t rows = s->rows, N = rows * tq, M = s->max_steps, pos = s->pos, tk = pos + tq;
-    const int64_t T = s->src_len, KVW = m->decoder.num_layers * W2;
+    const int64_t all_rows = s->rows, M = s->max_steps, pos = s->pos, tk = pos + tq, beams = s->beams;
+    const int64_t T = s->src_len, KVW = m->decoder.num_layers * W2, V = c->vocab_size;
     if (tk > M)
         return v2t_fail(V2T_ERR_VALUE, "T5 decoder: %lld positions requested but only %lld were reserved",
                         (long long)tk, (long long)M);
+    /* only the rows of active examples are computed ("computed rows", in example order); the
+     * caches keep the full-batch layout, so attention runs once per run of active examples */
+    const int compact = s->n_active < s->batch;
+    if (compact && tq != 1)
+        return v2t_fail(V2T_ERR_VALUE, "T5 decoder: a pass over %lld positions after examples were retired",
+                        (long long)tq);
+    const int64_t rows = compact ? s->n_active * beams : all_rows, N = rows * tq;
+    const int64_t *runs = s->runs.data;
+    const int32_t *map = s->row_map.data;
+    if (compact) {
+        int32_t *ic = s->ids_c.data;
+        for (int64_t r = 0; r < rows; r++)
+            ic[r] = ids[map[r]];
+        ids = ic;
+    }
     V2T_TRY(v2t_t5_reserve_activations(s, N));
     float *h = s->h.data, *xn = s->xn.data, *qkv = s->qkv.data, *attn = s->attn.data;
     V2T_TRY(v2t_t5_embed(m, ids, N, h, "decoder_input_ids"));
     for (int64_t l = 0; l < m->decoder.num_layers; l++) {
         const v2t_t5_block *b = &m->decoder.blocks[l];
-        float *cache = (float *)s->self_kv.data + l * rows * M * W2;
+        float *cache = (float *)s->self_kv.data + l * all_rows * M * W2;
         /* causal self-attention over the cache */
         v2t_rmsnorm(h, D, N, D, b->ln_self, c->layer_norm_epsilon, xn, D);
         V2T_TRY(v2t_linear_forward(&b->qkv, &s->ex, xn, D, N, qkv, 3 * inner));
-        for (int64_t r = 0; r < rows; r++)
+        for (int64_t r = 0; r < rows; r++) {
+            const int64_t full = compact ? map[r] : r;
             for (int64_t i = 0; i < tq; i++)
-                memcpy(cache + (r * M + pos + i) * W2, qkv + (r * tq + i) * 3 * inner + inner,
+                memcpy(cache + (full * M + pos + i) * W2, qkv + (r * tq + i) * 3 * inner + inner,
                        (size_t)W2 * sizeof(float));
-        v2t_attn_args sa = {
-            .batch = rows, .heads = H, .head_dim = c->d_kv, .tq = tq, .tk = tk, .kv_group = 1, .scale = 1.f,
-            .causal = 1,
-            .q = qkv, .q_bs = tq * 3 * inner, .q_rs = 3 * inner,
-            .k = cache, .k_bs = M * W2, .k_rs = W2,
-            .v = cache + inner, .v_bs = M * W2, .v_rs = W2,
-            /* query row i sits at position pos+i: it reads tab[h, (M-1) - pos - i + j] (offset j - pos - i) */
-            .pos_bias = (const float *)s->dec_bias.data + (M - 1) - pos, .pb_hs = 2 * M - 1, .pb_rs = -1,
-            .mask = NULL, .mask_bs = 0,
-            .out = attn, .o_bs = tq * inner, .o_rs = inner,
-        };
-        V2T_TRY(v2t_attention(&sa, &s->scores));
+        }
+        for (int64_t k = 0, rc = 0; k < s->n_runs; rc += runs[2 * k + 1] * beams, k++) {
+            const int64_t rf = runs[2 * k] * beams, nr = runs[2 * k + 1] * beams;
+            v2t_attn_args sa = {
+                .batch = nr, .heads = H, .head_dim = c->d_kv, .tq = tq, .tk = tk, .kv_group = 1, .scale = 1.f,
+                .causal = 1,
+                .q = qkv + rc * tq * 3 * inner, .q_bs = tq * 3 * inner, .q_rs = 3 * inner,
+                .k = cache + rf * M * W2, .k_bs = M * W2, .k_rs = W2,
+                .v = cache + rf * M * W2 + inner, .v_bs = M * W2, .v_rs = W2,
+                /* query row i sits at position pos+i: it reads tab[h, (M-1) - pos - i + j] (offset j - pos - i) */
+                .pos_bias = (const float *)s->dec_bias.data + (M - 1) - pos, .pb_hs = 2 * M - 1, .pb_rs = -1,
+                .mask = NULL, .mask_bs = 0,
+                .out = attn + rc * tq * inner, .o_bs = tq * inner, .o_rs = inner,
+            };
+            V2T_TRY(v2t_attention(&sa, &s->scores));
+        }
         V2T_TRY(v2t_linear_forward(&b->o, &s->ex, attn, inner, N, h, D));
         /* cross-attention: the beams of an example share its keys/values */
         v2t_rmsnorm(h, D, N, D, b->ln_cross, c->layer_norm_epsilon, xn, D);
         V2T_TRY(v2t_linear_forward(&b->cross_q, &s->ex, xn, D, N, qkv, inner));
         const float *ckv = (const float *)s->cross_kv.data + l * W2;
-        v2t_attn_args ca = {
-            .batch = rows, .heads = H, .head_dim = c->d_kv, .tq = tq, .tk = T, .kv_group = s->beams, .scale = 1.f,
-            .causal = 0,
-            .q = qkv, .q_bs = tq * inner, .q_rs = inner,
-            .k = ckv, .k_bs = T * KVW, .k_rs = KVW,
-            .v = ckv + inner, .v_bs = T * KVW, .v_rs = KVW,
-            .pos_bias = NULL,
-            .mask = s->enc_mask.data, .mask_bs = T,
-            .out = attn, .o_bs = tq * inner, .o_rs = inner,
-        };
-        V2T_TRY(v2t_attention(&ca, &s->scores));
+        for (int64_t k = 0, rc = 0; k < s->n_runs; rc += runs[2 * k + 1] * beams, k++) {
+            const int64_t e0 = runs[2 * k], nr = runs[2 * k + 1] * beams;
+            v2t_attn_args ca = {
+                .batch = nr, .heads = H, .head_dim = c->d_kv, .tq = tq, .tk = T, .kv_group = beams, .scale = 1.f,
+                .causal = 0,
+                .q = qkv + rc * tq * inner, .q_bs = tq * inner, .q_rs = inner,
+                .k = ckv + e0 * T * KVW, .k_bs = T * KVW, .k_rs = KVW,
+                .v = ckv + e0 * T * KVW + inner, .v_bs = T * KVW, .v_rs = KVW,
+                .pos_bias = NULL,
+                .mask = (const int32_t *)s->enc_mask.data + e0 * T, .mask_bs = T,
+                .out = attn + rc * tq * inner, .o_bs = tq * inner, .o_rs = inner,
+            };
+            V2T_TRY(v2t_attention(&ca, &s->scores));
+        }
         V2T_TRY(v2t_linear_forward(&b->cross_o, &s->ex, attn, inner, N, h, D));
         V2T_TRY(v2t_t5_ffn(s, b, h, N));
     }
     v2t_rmsnorm(h, D, N, D, m->logits_ln, c->layer_norm_epsilon, xn, D);
-    V2T_TRY(v2t_linear_forward(&m->lm_head, &s->ex, xn, D, N, logits, c->vocab_size));
+    V2T_TRY(v2t_linear_forward(&m->lm_head, &s->ex, xn, D, N, logits, V));
+    /* computed row r belongs at full row map[r] >= r: move from the last, so nothing unread is overwritten */
+    if (compact)
+        for (int64_t r = rows - 1; r >= 0; r--)
+            if (map[r] != r)
+                memcpy(logits + (int64_t)map[r] * V, logits + r * V, (size_t)V * sizeof(float));
     s->pos = tk;
     return V2T_OK;
 }
@@ -209,5 +280,6 @@ v2t_status v2t_t5_decoder_logits(v2t_t5_session *s, const int32_t *dec_ids, int6
 
 v2t_decoder_ops v2t_t5_decoder_ops(const v2t_t5_model *m)
 {
-    return (v2t_decoder_ops){.start = v2t_t5_start, .step = v2t_t5_step, .vocab = m->cfg.vocab_size};
+    return (v2t_decoder_ops){
+        .start = v2t_t5_start, .step = v2t_t5_step, .vocab = m->cfg.vocab_size, .retire = v2t_t5_retire};
 }

@@ -30,6 +30,13 @@ struct v2t_t5_session {
     v2t_buffer self_kv;    /* [L, rows, max_steps, 2*inner]: (k | v) per position */
     v2t_buffer dec_bias;   /* decoder position bias by offset: [heads, 2*max_steps-1] */
     v2t_buffer reorder;    /* one example's cache rows while beams are reordered */
+    /* examples still computed (all after start; retire() drops finished ones): the active
+     * examples as runs of consecutive examples, and the full row of each computed row */
+    int drop_finished;     /* 0 when VEC2TEXT_C_KEEP_FINISHED is set: compute every row, as transformers */
+    int64_t n_active, n_runs;
+    v2t_buffer runs;       /* int64 [batch, 2]: (first example, count) */
+    v2t_buffer row_map;    /* int32 [rows]: computed row -> row of the full batch */
+    v2t_buffer ids_c;      /* int32 [rows]: the tokens of the computed rows */
 };
 
 /* Make the activation buffers hold N token rows. */

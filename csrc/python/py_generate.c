@@ -1,5 +1,6 @@
 /* _core.generate_with_callback and _core.kernel_topk: the search of decode/ driven by a Python
- * step function, and its top-k, for tests against transformers. Not part of the public API. */
+ * step function (and optionally a retire function, told which examples are finished), and its
+ * top-k, for tests against transformers. Not part of the public API. */
 #include "py_common.h"
 
 #include <string.h>
@@ -12,6 +13,8 @@
 /* State of one generate_with_callback call, seen by the decoder ops below. */
 typedef struct py_step_ctx {
     PyObject *step_fn;
+    PyObject *retire_fn; /* or NULL */
+    int64_t batch;
     int64_t vocab;
     int64_t rows;
     int64_t steps;
@@ -75,6 +78,30 @@ exit:
     return st;
 }
 
+/* Calls retire_fn(done) with done a bool array [batch], GIL held. */
+static v2t_status py_retire(void *ctx, const unsigned char *done)
+{
+    py_step_ctx *c = ctx;
+    v2t_status st = V2T_OK;
+    PyGILState_STATE g = PyGILState_Ensure();
+    npy_intp dims[1] = {(npy_intp)c->batch};
+    PyObject *a = PyArray_SimpleNew(1, dims, NPY_BOOL), *res = NULL;
+    if (a) {
+        unsigned char *d = PyArray_DATA((PyArrayObject *)a);
+        for (int64_t i = 0; i < c->batch; i++)
+            d[i] = done[i] != 0;
+        res = PyObject_CallFunctionObjArgs(c->retire_fn, a, NULL);
+    }
+    if (PyErr_Occurred()) {
+        PyErr_Fetch(&c->exc_type, &c->exc_value, &c->exc_tb);
+        st = v2t_fail(V2T_ERR_VALUE, "retire_fn raised an exception");
+    }
+    Py_XDECREF(a);
+    Py_XDECREF(res);
+    PyGILState_Release(g);
+    return st;
+}
+
 int v2t_py_early_stopping(PyObject *o, int *out)
 {
     if (PyBool_Check(o)) {
@@ -131,16 +158,21 @@ static PyObject *generate_with_callback(PyObject *self, PyObject *args, PyObject
 {
     static char *kwlist[] = {"step_fn", "batch", "vocab", "max_length", "num_beams", "num_return_sequences",
                              "length_penalty", "early_stopping", "decoder_start_token_id", "eos_token_id",
-                             "pad_token_id", NULL};
-    PyObject *step_fn, *es = Py_False, *start_o = NULL, *eos_o = NULL, *pad_o = NULL;
+                             "pad_token_id", "retire_fn", NULL};
+    PyObject *step_fn, *es = Py_False, *start_o = NULL, *eos_o = NULL, *pad_o = NULL, *retire_fn = Py_None;
     long long batch, vocab, max_length = 20, num_beams = 1, nrs = 1;
     double length_penalty = 1.0;
     py_step_ctx c = {0};
     void *ids = NULL, *lengths = NULL;
     PyObject *scores = NULL, *result = NULL, *out_ids = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OLL|LLLdOOOO", kwlist, &step_fn, &batch, &vocab, &max_length,
-                                     &num_beams, &nrs, &length_penalty, &es, &start_o, &eos_o, &pad_o))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OLL|LLLdOOOOO", kwlist, &step_fn, &batch, &vocab, &max_length,
+                                     &num_beams, &nrs, &length_penalty, &es, &start_o, &eos_o, &pad_o,
+                                     &retire_fn))
         return NULL;
+    if (retire_fn != Py_None && !PyCallable_Check(retire_fn)) {
+        PyErr_Format(PyExc_TypeError, "retire_fn: expected a callable or None, got %.100s", Py_TYPE(retire_fn)->tp_name);
+        return NULL;
+    }
     if (!PyCallable_Check(step_fn)) {
         PyErr_Format(PyExc_TypeError, "step_fn: expected a callable, got %.100s", Py_TYPE(step_fn)->tp_name);
         return NULL;
@@ -159,7 +191,7 @@ static PyObject *generate_with_callback(PyObject *self, PyObject *args, PyObject
         PyErr_Format(PyExc_ValueError, "vocab: expected a vocabulary size in [1, 2^31), got %lld", vocab);
         return NULL;
     }
-    v2t_decoder_ops ops = {py_start, py_step, vocab};
+    v2t_decoder_ops ops = {py_start, py_step, vocab, retire_fn != Py_None ? py_retire : NULL};
     v2t_status st = v2t_generate_check(&ops, batch, &cfg);
     if (st != V2T_OK)
         return v2t_py_raise(st);
@@ -178,6 +210,8 @@ static PyObject *generate_with_callback(PyObject *self, PyObject *args, PyObject
             goto exit;
     }
     c.step_fn = step_fn;
+    c.retire_fn = retire_fn != Py_None ? retire_fn : NULL;
+    c.batch = batch;
     c.vocab = vocab;
     float *score_ptr = scores ? PyArray_DATA((PyArrayObject *)scores) : NULL;
     Py_BEGIN_ALLOW_THREADS
@@ -322,9 +356,10 @@ exit:
 static PyMethodDef generate_methods[] = {
     {"generate_with_callback", (PyCFunction)(void (*)(void))generate_with_callback, METH_VARARGS | METH_KEYWORDS,
      "generate_with_callback(step_fn, batch, vocab, max_length=20, num_beams=1, num_return_sequences=1, "
-     "length_penalty=1.0, early_stopping=False, decoder_start_token_id=0, eos_token_id=1, pad_token_id=0)\n"
+     "length_penalty=1.0, early_stopping=False, decoder_start_token_id=0, eos_token_id=1, pad_token_id=0, retire_fn=None)\n"
      "Greedy / beam search of the C core over a Python decoder: step_fn(tokens int32 [rows], parents int32 [rows] "
-     "or None) -> logits [rows, vocab]; rows = batch * num_beams, example-major. Returns (ids int64 "
+     "or None) -> logits [rows, vocab]; rows = batch * num_beams, example-major; retire_fn(done bool [batch]) is "
+     "called when examples finish (the search reads no logits of their rows afterwards). Returns (ids int64 "
      "[batch * num_return_sequences, L], sequence scores float32 or None for greedy)."},
     {"kernel_topk", (PyCFunction)(void (*)(void))kernel_topk, METH_VARARGS | METH_KEYWORDS,
      "kernel_topk(x[rows, n], k, reference=False) -> (values, indices): torch.topk(largest=True, sorted=True) "
