@@ -68,8 +68,9 @@ def _attention_numpy(q, k, v, heads, scale, causal, pos_bias, mask):
 @pytest.mark.parametrize("causal", [False, True])
 @pytest.mark.parametrize("with_bias", [False, True])
 @pytest.mark.parametrize("kv_group", [1, 3])
-def test_attention_matches_reference_and_numpy(rng, causal, with_bias, kv_group):
-    heads, hd, Bk, Tq, Tk = 4, 8, 2, 5, 7
+@pytest.mark.parametrize("keys_transposed", [False, True])
+def test_attention_matches_reference_and_numpy(rng, causal, with_bias, kv_group, keys_transposed):
+    heads, hd, Bk, Tq, Tk = 4, 6, 2, 5, 7
     B = Bk * kv_group
     q = rng.standard_normal((B, Tq, heads * hd), dtype=np.float32)
     k = rng.standard_normal((Bk, Tk, heads * hd), dtype=np.float32)
@@ -79,7 +80,7 @@ def test_attention_matches_reference_and_numpy(rng, causal, with_bias, kv_group)
     mask[0, 5:] = 0
     mask[1, :2] = 0
     scale = 1.0 / math.sqrt(hd)
-    args = dict(heads=heads, scale=scale, causal=causal, pos_bias=pb, mask=mask)
+    args = dict(heads=heads, scale=scale, causal=causal, pos_bias=pb, mask=mask, keys_transposed=keys_transposed)
     fast = _core.kernel_attention(q, k, v, **args)
     ref = _core.kernel_attention(q, k, v, reference=True, **args)
     expect = _attention_numpy(q, k, v, heads, scale, causal, pb, mask)
@@ -87,12 +88,13 @@ def test_attention_matches_reference_and_numpy(rng, causal, with_bias, kv_group)
     np.testing.assert_allclose(fast, ref, atol=1e-5)
 
 
-def test_attention_fully_masked_row_is_uniform_not_nan(rng):
+@pytest.mark.parametrize("keys_transposed", [False, True])
+def test_attention_fully_masked_row_is_uniform_not_nan(rng, keys_transposed):
     q = rng.standard_normal((1, 2, 8), dtype=np.float32)
     k = rng.standard_normal((1, 3, 8), dtype=np.float32)
     v = rng.standard_normal((1, 3, 8), dtype=np.float32)
     mask = np.zeros((1, 3), np.int32)
-    out = _core.kernel_attention(q, k, v, heads=2, mask=mask)
+    out = _core.kernel_attention(q, k, v, heads=2, mask=mask, keys_transposed=keys_transposed)
     assert np.isfinite(out).all()
     ref = _core.kernel_attention(q, k, v, heads=2, mask=mask, reference=True)
     np.testing.assert_allclose(out, ref, atol=1e-5)

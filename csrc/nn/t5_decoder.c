@@ -14,7 +14,21 @@ static v2t_status need_decoder(const v2t_t5_model *m)
     return V2T_OK;
 }
 
-// enc: [B, T, D]; mask: [B, T] or NULL -> cross_kv: [B*T, L*2*inner], enc_mask: [B, T]
+/* Rows [n, W2] of one layer's fused (keys | values) -> a cache block: keys transposed per head
+ * ([inner, stride], columns at0..at0+n-1), values [stride, inner] (rows at0..). */
+static void scatter_kv(const float *src, int64_t src_rs, int64_t n, int64_t inner, int64_t stride, int64_t at0,
+                       float *block)
+{
+    float *kt = block, *v = block + inner * stride;
+    for (int64_t t = 0; t < n; t++) {
+        const float *row = src + t * src_rs;
+        for (int64_t f = 0; f < inner; f++)
+            kt[f * stride + at0 + t] = row[f];
+        memcpy(v + (at0 + t) * inner, row + inner, (size_t)inner * sizeof(float));
+    }
+}
+
+// enc: [B, T, D]; mask: [B, T] or NULL -> cross_kv: [L, B, 2*inner*T], enc_mask: [B, T]
 v2t_status v2t_t5_session_set_source(v2t_t5_session *s, const float *enc, const int32_t *mask, int64_t B, int64_t T,
                                      int64_t max_steps)
 {
@@ -29,15 +43,27 @@ v2t_status v2t_t5_session_set_source(v2t_t5_session *s, const float *enc, const 
     if (max_steps <= 0 || max_steps > c->max_length)
         return v2t_fail(V2T_ERR_VALUE, "T5 decoder: max_steps must be in [1, %lld], got %lld",
                         (long long)c->max_length, (long long)max_steps);
-    const int64_t N = B * T, KVW = m->decoder.num_layers * 2 * m->inner;
+    const int64_t L = m->decoder.num_layers, inner = m->inner, W2 = 2 * inner, KVW = L * W2, N = B * T;
+    /* the fused projection runs a few examples at a time (about 2048 rows) into cross_raw */
+    const int64_t chunk = T >= 2048 ? 1 : (2048 / T < B ? 2048 / T : B);
     size_t bytes;
     V2T_TRY(v2t_mul_size((size_t)N, (size_t)KVW * sizeof(float), &bytes));
     V2T_TRY(v2t_buffer_reserve(&s->cross_kv, bytes, "T5 cross-attention keys/values"));
+    V2T_TRY(v2t_mul_size((size_t)(chunk * T), (size_t)KVW * sizeof(float), &bytes));
+    V2T_TRY(v2t_buffer_reserve(&s->cross_raw, bytes, "T5 cross-attention projection"));
     V2T_TRY(v2t_buffer_reserve(&s->enc_mask, (size_t)N * sizeof(int32_t), "T5 encoder mask"));
     int32_t *mk = s->enc_mask.data;
     for (int64_t n = 0; n < N; n++)
         mk[n] = mask ? (mask[n] != 0) : 1;
-    V2T_TRY(v2t_linear_forward(&m->decoder.cross_kv, &s->ex, enc, c->d_model, N, s->cross_kv.data, KVW));
+    float *raw = s->cross_raw.data, *ckv = s->cross_kv.data;
+    for (int64_t e0 = 0; e0 < B; e0 += chunk) {
+        const int64_t ne = B - e0 < chunk ? B - e0 : chunk;
+        V2T_TRY(v2t_linear_forward(&m->decoder.cross_kv, &s->ex, enc + e0 * T * c->d_model, c->d_model, ne * T, raw,
+                                   KVW));
+        for (int64_t l = 0; l < L; l++)
+            for (int64_t e = 0; e < ne; e++)
+                scatter_kv(raw + e * T * KVW + l * W2, KVW, T, inner, T, 0, ckv + (l * B + e0 + e) * W2 * T);
+    }
     s->batch = B;
     s->src_len = T;
     s->max_steps = max_steps;
@@ -73,7 +99,9 @@ v2t_status v2t_t5_start(void *session, int64_t batch, int64_t beams)
     size_t bytes;
     V2T_TRY(v2t_mul_size((size_t)(L * rows), (size_t)(M * W2) * sizeof(float), &bytes));
     V2T_TRY(v2t_buffer_reserve(&s->self_kv, bytes, "T5 self-attention cache"));
-    V2T_TRY(v2t_buffer_reserve(&s->reorder, (size_t)(beams * M * W2) * sizeof(float), "T5 beam reorder buffer"));
+    /* the saved rows, then one flag byte per beam for "is a source" and one for "is overwritten" */
+    V2T_TRY(v2t_buffer_reserve(&s->reorder, (size_t)(beams * M * W2) * sizeof(float) + 2 * (size_t)beams,
+                               "T5 beam reorder buffer"));
     V2T_TRY(v2t_buffer_reserve(&s->dec_bias, (size_t)(c->num_heads * (2 * M - 1)) * sizeof(float),
                                "T5 decoder position bias"));
     const int64_t longest = M > s->src_len ? M : s->src_len;
@@ -129,33 +157,60 @@ v2t_status v2t_t5_retire(void *session, const unsigned char *done)
     return V2T_OK;
 }
 
-/* Row r of the cache continues row parents[r] (same example): copy each changed example's
- * rows through the reorder buffer, layer by layer. */
-// parents: [rows]; self_kv: [L, rows, max_steps, 2*inner]
+/* Row r of the cache continues row parents[r] (same example). Per example whose beams changed,
+ * the rows that are parents of a changed row are saved to the reorder buffer (their first `pos`
+ * positions: keys [inner, pos], values [pos, inner]), then copied into the changed rows, layer
+ * by layer. */
+// parents: [rows]; self_kv: [L, rows, 2*inner*max_steps]
 static v2t_status reorder_cache(v2t_t5_session *s, const int32_t *parents)
 {
-    const int64_t beams = s->beams, L = s->m->decoder.num_layers, W2 = 2 * s->m->inner;
-    const int64_t row_stride = s->max_steps * W2, used = s->pos * W2;
+    const int64_t beams = s->beams, L = s->m->decoder.num_layers, inner = s->m->inner, M = s->max_steps;
+    const int64_t block = 2 * inner * M, pos = s->pos, saved = 2 * inner * pos;
     float *tmp = s->reorder.data;
+    unsigned char *need = (unsigned char *)(tmp + beams * block), *changed = need + beams;
     for (int64_t e = 0; e < s->batch; e++) {
         const int32_t *p = parents + e * beams;
-        int identity = 1;
         for (int64_t k = 0; k < beams; k++) {
             if (p[k] < e * beams || p[k] >= (e + 1) * beams)
                 return v2t_fail(V2T_ERR_VALUE,
                                 "T5 decoder step: parents[%lld] = %d is not a row of example %lld (rows %lld..%lld)",
                                 (long long)(e * beams + k), (int)p[k], (long long)e, (long long)(e * beams),
                                 (long long)((e + 1) * beams - 1));
-            identity &= p[k] == e * beams + k;
         }
-        if (identity || used == 0)
+        if (pos == 0)
+            continue;
+        memset(need, 0, 2 * (size_t)beams);
+        int any = 0;
+        for (int64_t k = 0; k < beams; k++) {
+            const int64_t src = p[k] - e * beams;
+            if (src != k) {
+                need[src] = 1;
+                changed[k] = 1;
+                any = 1;
+            }
+        }
+        if (!any)
             continue;
         for (int64_t l = 0; l < L; l++) {
-            float *rows = (float *)s->self_kv.data + (l * s->rows + e * beams) * row_stride;
-            for (int64_t k = 0; k < beams; k++)
-                memcpy(tmp + k * used, rows + k * row_stride, (size_t)used * sizeof(float));
-            for (int64_t k = 0; k < beams; k++)
-                memcpy(rows + k * row_stride, tmp + (p[k] - e * beams) * used, (size_t)used * sizeof(float));
+            float *rows = (float *)s->self_kv.data + (l * s->rows + e * beams) * block;
+            for (int64_t k = 0; k < beams; k++) {
+                if (!need[k])
+                    continue;
+                const float *kt = rows + k * block, *v = kt + inner * M;
+                float *t = tmp + k * saved;
+                for (int64_t f = 0; f < inner; f++)
+                    memcpy(t + f * pos, kt + f * M, (size_t)pos * sizeof(float));
+                memcpy(t + inner * pos, v, (size_t)(pos * inner) * sizeof(float));
+            }
+            for (int64_t k = 0; k < beams; k++) {
+                if (!changed[k])
+                    continue;
+                float *kt = rows + k * block, *v = kt + inner * M;
+                const float *t = tmp + (p[k] - e * beams) * saved;
+                for (int64_t f = 0; f < inner; f++)
+                    memcpy(kt + f * M, t + f * pos, (size_t)pos * sizeof(float));
+                memcpy(v, t + inner * pos, (size_t)(pos * inner) * sizeof(float));
+            }
         }
     }
     return V2T_OK;
@@ -170,7 +225,7 @@ static v2t_status decoder_pass(v2t_t5_session *s, const int32_t *ids, int64_t tq
     const v2t_t5_config *c = &m->cfg;
     const int64_t D = c->d_model, H = c->num_heads, inner = m->inner, W2 = 2 * inner;
     const int64_t all_rows = s->rows, M = s->max_steps, pos = s->pos, tk = pos + tq, beams = s->beams;
-    const int64_t T = s->src_len, KVW = m->decoder.num_layers * W2, V = c->vocab_size;
+    const int64_t T = s->src_len, V = c->vocab_size, hd = c->d_kv, block = W2 * M, cblock = W2 * T;
     if (tk > M)
         return v2t_fail(V2T_ERR_VALUE, "T5 decoder: %lld positions requested but only %lld were reserved",
                         (long long)tk, (long long)M);
@@ -194,15 +249,13 @@ static v2t_status decoder_pass(v2t_t5_session *s, const int32_t *ids, int64_t tq
     V2T_TRY(v2t_t5_embed(m, ids, N, h, "decoder_input_ids"));
     for (int64_t l = 0; l < m->decoder.num_layers; l++) {
         const v2t_t5_block *b = &m->decoder.blocks[l];
-        float *cache = (float *)s->self_kv.data + l * all_rows * M * W2;
+        float *cache = (float *)s->self_kv.data + l * all_rows * block;
         /* causal self-attention over the cache */
         v2t_rmsnorm(h, D, N, D, b->ln_self, c->layer_norm_epsilon, xn, D);
         V2T_TRY(v2t_linear_forward(&b->qkv, &s->ex, xn, D, N, qkv, 3 * inner));
         for (int64_t r = 0; r < rows; r++) {
             const int64_t full = compact ? map[r] : r;
-            for (int64_t i = 0; i < tq; i++)
-                memcpy(cache + (full * M + pos + i) * W2, qkv + (r * tq + i) * 3 * inner + inner,
-                       (size_t)W2 * sizeof(float));
+            scatter_kv(qkv + r * tq * 3 * inner + inner, 3 * inner, tq, inner, M, pos, cache + full * block);
         }
         for (int64_t k = 0, rc = 0; k < s->n_runs; rc += runs[2 * k + 1] * beams, k++) {
             const int64_t rf = runs[2 * k] * beams, nr = runs[2 * k + 1] * beams;
@@ -210,8 +263,8 @@ static v2t_status decoder_pass(v2t_t5_session *s, const int32_t *ids, int64_t tq
                 .batch = nr, .heads = H, .head_dim = c->d_kv, .tq = tq, .tk = tk, .kv_group = 1, .scale = 1.f,
                 .causal = 1,
                 .q = qkv + rc * tq * 3 * inner, .q_bs = tq * 3 * inner, .q_rs = 3 * inner,
-                .k = cache + rf * M * W2, .k_bs = M * W2, .k_rs = W2,
-                .v = cache + rf * M * W2 + inner, .v_bs = M * W2, .v_rs = W2,
+                .k = cache + rf * block, .k_bs = block, .k_rs = 1, .k_hs = hd * M, .k_ds = M,
+                .v = cache + rf * block + inner * M, .v_bs = block, .v_rs = inner,
                 /* query row i sits at position pos+i: it reads tab[h, (M-1) - pos - i + j] (offset j - pos - i) */
                 .pos_bias = (const float *)s->dec_bias.data + (M - 1) - pos, .pb_hs = 2 * M - 1, .pb_rs = -1,
                 .mask = NULL, .mask_bs = 0,
@@ -223,15 +276,15 @@ static v2t_status decoder_pass(v2t_t5_session *s, const int32_t *ids, int64_t tq
         /* cross-attention: the beams of an example share its keys/values */
         v2t_rmsnorm(h, D, N, D, b->ln_cross, c->layer_norm_epsilon, xn, D);
         V2T_TRY(v2t_linear_forward(&b->cross_q, &s->ex, xn, D, N, qkv, inner));
-        const float *ckv = (const float *)s->cross_kv.data + l * W2;
+        const float *ckv = (const float *)s->cross_kv.data + l * s->batch * cblock;
         for (int64_t k = 0, rc = 0; k < s->n_runs; rc += runs[2 * k + 1] * beams, k++) {
             const int64_t e0 = runs[2 * k], nr = runs[2 * k + 1] * beams;
             v2t_attn_args ca = {
                 .batch = nr, .heads = H, .head_dim = c->d_kv, .tq = tq, .tk = T, .kv_group = beams, .scale = 1.f,
                 .causal = 0,
                 .q = qkv + rc * tq * inner, .q_bs = tq * inner, .q_rs = inner,
-                .k = ckv + e0 * T * KVW, .k_bs = T * KVW, .k_rs = KVW,
-                .v = ckv + e0 * T * KVW + inner, .v_bs = T * KVW, .v_rs = KVW,
+                .k = ckv + e0 * cblock, .k_bs = cblock, .k_rs = 1, .k_hs = hd * T, .k_ds = T,
+                .v = ckv + e0 * cblock + inner * T, .v_bs = cblock, .v_rs = inner,
                 .pos_bias = NULL,
                 .mask = (const int32_t *)s->enc_mask.data + e0 * T, .mask_bs = T,
                 .out = attn + rc * tq * inner, .o_bs = tq * inner, .o_rs = inner,

@@ -23,11 +23,16 @@ struct v2t_t5_session {
     int64_t batch, src_len, max_steps;
     v2t_buffer enc_states; /* [B, T, d_model] when the session ran the encoder itself */
     v2t_buffer enc_mask;   /* int32 [B, T] */
-    v2t_buffer cross_kv;   /* [B*T, L * 2*inner]: layer l's keys at column l*2*inner, values after */
+    /* cross-attention keys/values, one block of 2*inner*T floats per (layer, example): the keys
+     * transposed per head, [heads, d_kv, T], then the values [T, inner] */
+    v2t_buffer cross_kv;   /* [L, B, 2*inner*T] */
+    v2t_buffer cross_raw;  /* [chunk rows, L * 2*inner]: the fused projection of a few examples */
     /* decoding state */
     int started;
     int64_t beams, rows, pos; /* pos = positions held by the self-attention cache */
-    v2t_buffer self_kv;    /* [L, rows, max_steps, 2*inner]: (k | v) per position */
+    /* self-attention cache, one block of 2*inner*max_steps floats per (layer, row): the keys
+     * transposed per head, [heads, d_kv, max_steps], then the values [max_steps, inner] */
+    v2t_buffer self_kv;    /* [L, rows, 2*inner*max_steps] */
     v2t_buffer dec_bias;   /* decoder position bias by offset: [heads, 2*max_steps-1] */
     v2t_buffer reorder;    /* one example's cache rows while beams are reordered */
     /* examples still computed (all after start; retire() drops finished ones): the active

@@ -31,28 +31,55 @@ static inline void axpy(float p, const float *v, float *o, int64_t n)
         o[d] += p * v[d];
 }
 
+// scores against keys stored transposed ([head_dim, n] with row stride kds): s[j] = <q, k_j>,
+// vectorised over the keys, four dimensions per pass over s
+static void scores_transposed(const float *q, const float *kt, int64_t kds, int64_t hd, int64_t n, float *s)
+{
+    memset(s, 0, (size_t)n * sizeof(float));
+    int64_t d = 0;
+    for (; d + 4 <= hd; d += 4) {
+        const float q0 = q[d], q1 = q[d + 1], q2 = q[d + 2], q3 = q[d + 3];
+        const float *k0 = kt + d * kds, *k1 = k0 + kds, *k2 = k1 + kds, *k3 = k2 + kds;
+#pragma omp simd
+        for (int64_t j = 0; j < n; j++)
+            s[j] += q0 * k0[j] + q1 * k1[j] + q2 * k2[j] + q3 * k3[j];
+    }
+    for (; d < hd; d++) {
+        const float qd = q[d];
+        const float *kd = kt + d * kds;
+#pragma omp simd
+        for (int64_t j = 0; j < n; j++)
+            s[j] += qd * kd[j];
+    }
+}
+
 // one (b, h): all queries; s: [tk] scores scratch
 static void attend_head(const v2t_attn_args *a, int64_t b, int64_t h, float *s)
 {
     const int64_t hd = a->head_dim, tk = a->tk, tq = a->tq;
     const int64_t kb = b / a->kv_group;
+    const int64_t khs = v2t_attn_key_hs(a), kds = v2t_attn_key_ds(a);
+    const int transposed = kds != 1;
     const int32_t *mask = a->mask ? a->mask + kb * a->mask_bs : NULL;
-    const float *kbase = a->k + kb * a->k_bs + h * hd;
+    const float *kbase = a->k + kb * a->k_bs + h * khs;
     const float *vbase = a->v + kb * a->v_bs + h * hd;
     for (int64_t i = 0; i < tq; i++) {
         const float *q = a->q + b * a->q_bs + i * a->q_rs + h * hd;
         const float *pb = a->pos_bias ? a->pos_bias + h * a->pb_hs + i * a->pb_rs : NULL;
         const int64_t last = a->causal ? i + (tk - tq) : tk - 1;
+        const int64_t end = last < tk ? last + 1 : tk;
         float *o = a->out + b * a->o_bs + i * a->o_rs + h * hd;
         memset(o, 0, (size_t)hd * sizeof(float));
+        if (transposed && end > 0)
+            scores_transposed(q, kbase, kds, hd, end, s);
         float mx = -INFINITY;
         int64_t live = 0;
-        for (int64_t j = 0; j <= last && j < tk; j++) {
+        for (int64_t j = 0; j < end; j++) {
             if (mask && !mask[j]) {
                 s[j] = -INFINITY;
                 continue;
             }
-            float v = dot(q, kbase + j * a->k_rs, hd) * a->scale;
+            float v = (transposed ? s[j] : dot(q, kbase + j * a->k_rs, hd)) * a->scale;
             if (pb)
                 v += pb[j];
             s[j] = v;
@@ -65,7 +92,6 @@ static void attend_head(const v2t_attn_args *a, int64_t b, int64_t h, float *s)
                 axpy(p, vbase + j * a->v_rs, o, hd);
             continue;
         }
-        const int64_t end = last < tk ? last + 1 : tk;
         float sum = 0.f;
         for (int64_t j = 0; j < end; j++) {
             if (s[j] == -INFINITY) {
@@ -100,7 +126,10 @@ v2t_status v2t_attention(const v2t_attn_args *a, v2t_buffer *scratch)
 #ifdef _OPENMP
         t = omp_get_thread_num();
 #endif
-        attend_head(a, p / a->heads, p % a->heads, scores + (size_t)t * stride);
+        /* pairs run (key batch, head, query in the group): the queries that share a head's
+         * keys and values follow each other, so those stay in cache */
+        const int64_t G = a->kv_group, per_kb = a->heads * G, r = p % per_kb;
+        attend_head(a, p / per_kb * G + r % G, r / G, scores + (size_t)t * stride);
     }
     return V2T_OK;
 }

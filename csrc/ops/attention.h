@@ -24,8 +24,12 @@ typedef struct v2t_attn_args {
     int causal;
     /* q: [batch, tq, heads*head_dim]: element (b,i,h,d) at q[b*q_bs + i*q_rs + h*head_dim + d] */
     const float *q; int64_t q_bs, q_rs;
-    const float *k; int64_t k_bs, k_rs; /* [batch/kv_group, tk, heads*head_dim] */
-    const float *v; int64_t v_bs, v_rs;
+    /* keys: element (b',j,h,d) at k[b'*k_bs + j*k_rs + h*k_hs + d*k_ds]; k_hs = k_ds = 0 means
+     * the row-major layout above (k_hs = head_dim, k_ds = 1). With k_ds != 1 the keys of a head
+     * are taken as stored transposed, [head_dim, tk] with k_rs = 1 (the decoder's caches), and the
+     * fast kernel computes a query's scores for all keys at once, vectorised over the keys. */
+    const float *k; int64_t k_bs, k_rs, k_hs, k_ds;
+    const float *v; int64_t v_bs, v_rs; /* [batch/kv_group, tk, heads*head_dim] */
     const float *pos_bias; /* [heads, tq, tk] row-major, shared by the batch, or NULL.
                               Query row i reads pos_bias[h*pb_hs + i*pb_rs + j]. */
     int64_t pb_hs, pb_rs;
@@ -33,6 +37,10 @@ typedef struct v2t_attn_args {
     int64_t mask_bs;
     float *out; int64_t o_bs, o_rs; /* [batch, tq, heads*head_dim] */
 } v2t_attn_args;
+
+/* The key layout's head and dimension strides, defaults resolved. */
+static inline int64_t v2t_attn_key_hs(const v2t_attn_args *a) { return a->k_hs || a->k_ds ? a->k_hs : a->head_dim; }
+static inline int64_t v2t_attn_key_ds(const v2t_attn_args *a) { return a->k_hs || a->k_ds ? a->k_ds : 1; }
 
 /* Fast kernel; `scratch` is grown to hold the score rows. */
 v2t_status v2t_attention(const v2t_attn_args *a, v2t_buffer *scratch);

@@ -8,6 +8,7 @@
 v2t_status v2t_attention_ref(const v2t_attn_args *a)
 {
     const int64_t hd = a->head_dim, tk = a->tk, tq = a->tq;
+    const int64_t khs = v2t_attn_key_hs(a), kds = v2t_attn_key_ds(a);
     double *s;
     V2T_TRY(v2t_alloc((void **)&s, (size_t)(tk + 1) * sizeof(double), "reference attention scores"));
     for (int64_t b = 0; b < a->batch; b++) {
@@ -19,7 +20,7 @@ v2t_status v2t_attention_ref(const v2t_attn_args *a)
                     double v = 0;
                     for (int64_t d = 0; d < hd; d++)
                         v += (double)a->q[b * a->q_bs + i * a->q_rs + h * hd + d] *
-                             (double)a->k[kb * a->k_bs + j * a->k_rs + h * hd + d];
+                             (double)a->k[kb * a->k_bs + j * a->k_rs + h * khs + d * kds];
                     v *= a->scale;
                     if (a->pos_bias)
                         v += a->pos_bias[h * a->pb_hs + i * a->pb_rs + j];

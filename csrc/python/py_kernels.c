@@ -91,17 +91,20 @@ exit:
 }
 
 /* kernel_attention(q[B,Tq,H*dk], k[Bk,Tk,H*dk], v[Bk,Tk,H*dk], heads, scale=1, causal=False,
- *                  pos_bias[H,Tq,Tk]=None, mask[Bk,Tk]=None, reference=False); B = Bk * kv_group */
+ *                  pos_bias[H,Tq,Tk]=None, mask[Bk,Tk]=None, reference=False, keys_transposed=False);
+ * B = Bk * kv_group; keys_transposed hands the kernels a copy of k laid out [Bk, H, dk, Tk], as the
+ * decoder caches hold their keys */
 static PyObject *kernel_attention(PyObject *self, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"q", "k", "v", "heads", "scale", "causal", "pos_bias", "mask", "reference", NULL};
+    static char *kwlist[] = {"q",    "k",    "v",         "heads",           "scale", "causal",
+                             "pos_bias", "mask", "reference", "keys_transposed", NULL};
     PyObject *qo, *ko, *vo, *pbo = Py_None, *mo = Py_None;
-    int heads, causal = 0, reference = 0;
+    int heads, causal = 0, reference = 0, transposed = 0;
     float scale = 1.f;
     PyArrayObject *q = NULL, *k = NULL, *v = NULL, *pb = NULL, *mask = NULL, *out = NULL;
     PyObject *result = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOi|fpOOp", kwlist, &qo, &ko, &vo, &heads, &scale, &causal,
-                                     &pbo, &mo, &reference))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOi|fpOOpp", kwlist, &qo, &ko, &vo, &heads, &scale, &causal,
+                                     &pbo, &mo, &reference, &transposed))
         return NULL;
     if (!(q = v2t_py_float_array(qo, "q", 3, 3)) || !(k = v2t_py_float_array(ko, "k", 3, 3)) ||
         !(v = v2t_py_float_array(vo, "v", 3, 3)))
@@ -131,11 +134,30 @@ static PyObject *kernel_attention(PyObject *self, PyObject *args, PyObject *kwds
         .mask = mask ? PyArray_DATA(mask) : NULL, .mask_bs = Tk,
         .out = PyArray_DATA(out), .o_bs = Tq * F, .o_rs = F,
     };
-    v2t_status s;
-    v2t_buffer scratch = {0};
+    v2t_status s = V2T_OK;
+    v2t_buffer scratch = {0}, kt = {0};
     Py_BEGIN_ALLOW_THREADS
-    s = reference ? v2t_attention_ref(&a) : v2t_attention(&a, &scratch);
+    if (transposed) {
+        const int64_t hd = F / heads;
+        s = v2t_buffer_reserve(&kt, (size_t)(Bk * Tk * F) * sizeof(float), "transposed keys");
+        if (s == V2T_OK) {
+            const float *src = PyArray_DATA(k);
+            float *dst = kt.data;
+            for (int64_t b = 0; b < Bk; b++)
+                for (int64_t j = 0; j < Tk; j++)
+                    for (int64_t f = 0; f < F; f++) /* f = h * hd + d -> [b, h, d, j] */
+                        dst[(b * F + f) * Tk + j] = src[(b * Tk + j) * F + f];
+            a.k = dst;
+            a.k_bs = F * Tk;
+            a.k_rs = 1;
+            a.k_hs = hd * Tk;
+            a.k_ds = Tk;
+        }
+    }
+    if (s == V2T_OK)
+        s = reference ? v2t_attention_ref(&a) : v2t_attention(&a, &scratch);
     v2t_buffer_release(&scratch);
+    v2t_buffer_release(&kt);
     Py_END_ALLOW_THREADS
     if (s != V2T_OK) {
         v2t_py_raise(s);
