@@ -69,8 +69,10 @@ def _attention_numpy(q, k, v, heads, scale, causal, pos_bias, mask):
 @pytest.mark.parametrize("with_bias", [False, True])
 @pytest.mark.parametrize("kv_group", [1, 3])
 @pytest.mark.parametrize("keys_transposed", [False, True])
-def test_attention_matches_reference_and_numpy(rng, causal, with_bias, kv_group, keys_transposed):
-    heads, hd, Bk, Tq, Tk = 4, 6, 2, 5, 7
+@pytest.mark.parametrize("Tq", [1, 5])
+@pytest.mark.parametrize(("hd", "Tk"), [(6, 7), (64, 70)])  # 64: the in-register head width; 70 keys: blocks + tail
+def test_attention_matches_reference_and_numpy(rng, causal, with_bias, kv_group, keys_transposed, Tq, hd, Tk):
+    heads, Bk = 4, 2
     B = Bk * kv_group
     q = rng.standard_normal((B, Tq, heads * hd), dtype=np.float32)
     k = rng.standard_normal((Bk, Tk, heads * hd), dtype=np.float32)
