@@ -19,13 +19,18 @@ static v2t_status need_decoder(const v2t_t5_model *m)
 static void scatter_kv(const float *src, int64_t src_rs, int64_t n, int64_t inner, int64_t stride, int64_t at0,
                        float *block)
 {
+    enum { TB = 64 }; /* rows per block: their cache lines stay in L1 while the keys are transposed */
     float *kt = block, *v = block + inner * stride;
-    for (int64_t t = 0; t < n; t++) {
-        const float *row = src + t * src_rs;
-        for (int64_t f = 0; f < inner; f++)
-            kt[f * stride + at0 + t] = row[f];
-        memcpy(v + (at0 + t) * inner, row + inner, (size_t)inner * sizeof(float));
+    for (int64_t t0 = 0; t0 < n; t0 += TB) {
+        const int64_t t1 = t0 + TB < n ? t0 + TB : n;
+        for (int64_t f = 0; f < inner; f++) {
+            float *dst = kt + f * stride + at0;
+            for (int64_t t = t0; t < t1; t++)
+                dst[t] = src[t * src_rs + f];
+        }
     }
+    for (int64_t t = 0; t < n; t++)
+        memcpy(v + (at0 + t) * inner, src + t * src_rs + inner, (size_t)inner * sizeof(float));
 }
 
 // enc: [B, T, D]; mask: [B, T] or NULL -> cross_kv: [L, B, 2*inner*T], enc_mask: [B, T]
