@@ -2,7 +2,7 @@
  * with contiguous inner loops over head_dim and keys that the compiler vectorises; the
  * (batch, head) pairs are spread over OpenMP threads (never nested inside a oneDNN call).
  * Keys stored transposed (the decoder caches) get their scores vectorised over the keys, and
- * a decoding step (one query per batch entry) serves the queries sharing keys together.
+ * the queries that share keys (the beams of one example) run back to back.
  *
  * A masked key contributes exactly zero, as exp(s - FLT_MAX - max) underflows to zero in
  * transformers' float32 arithmetic, so it is skipped instead of exponentiated; when every key
@@ -35,9 +35,9 @@ static inline void axpy(float p, const float *v, float *o, int64_t n)
 
 /* Scores against keys stored transposed ([head_dim, n], row stride kds): s[j] = <q, k_j>,
  * vectorised over the keys; each score sums four dimensions at a time in order
- * (s += q0*k0 + q1*k1 + q2*k2 + q3*k3), in registers for a block of SB keys. */
+ * (s += q0*k0 + q1*k1 + q2*k2 + q3*k3), in registers for a block of m <= SB keys. */
 #define SB 32
-static void scores_block(const float *q, const float *kt, int64_t kds, int64_t hd, float *s)
+static inline void scores_block(const float *q, const float *kt, int64_t kds, int64_t hd, int64_t m, float *s)
 {
     float acc[SB] = {0};
     int64_t d = 0;
@@ -45,45 +45,26 @@ static void scores_block(const float *q, const float *kt, int64_t kds, int64_t h
         const float q0 = q[d], q1 = q[d + 1], q2 = q[d + 2], q3 = q[d + 3];
         const float *k0 = kt + d * kds, *k1 = k0 + kds, *k2 = k1 + kds, *k3 = k2 + kds;
 #pragma omp simd
-        for (int64_t j = 0; j < SB; j++)
+        for (int64_t j = 0; j < m; j++)
             acc[j] += q0 * k0[j] + q1 * k1[j] + q2 * k2[j] + q3 * k3[j];
     }
     for (; d < hd; d++) {
         const float qd = q[d];
         const float *kd = kt + d * kds;
 #pragma omp simd
-        for (int64_t j = 0; j < SB; j++)
+        for (int64_t j = 0; j < m; j++)
             acc[j] += qd * kd[j];
     }
-    memcpy(s, acc, sizeof acc);
+    memcpy(s, acc, (size_t)m * sizeof(float));
 }
 
 static void scores_transposed(const float *q, const float *kt, int64_t kds, int64_t hd, int64_t n, float *s)
 {
     int64_t j0 = 0;
     for (; j0 + SB <= n; j0 += SB)
-        scores_block(q, kt + j0, kds, hd, s + j0);
-    if (j0 == n)
-        return;
-    const int64_t m = n - j0;
-    memset(s + j0, 0, (size_t)m * sizeof(float));
-    int64_t d = 0;
-    for (; d + 4 <= hd; d += 4) {
-        const float q0 = q[d], q1 = q[d + 1], q2 = q[d + 2], q3 = q[d + 3];
-        const float *k0 = kt + d * kds + j0, *k1 = k0 + kds, *k2 = k1 + kds, *k3 = k2 + kds;
-        float *sj = s + j0;
-#pragma omp simd
-        for (int64_t j = 0; j < m; j++)
-            sj[j] += q0 * k0[j] + q1 * k1[j] + q2 * k2[j] + q3 * k3[j];
-    }
-    for (; d < hd; d++) {
-        const float qd = q[d];
-        const float *kd = kt + d * kds + j0;
-        float *sj = s + j0;
-#pragma omp simd
-        for (int64_t j = 0; j < m; j++)
-            sj[j] += qd * kd[j];
-    }
+        scores_block(q, kt + j0, kds, hd, SB, s + j0);
+    if (j0 < n)
+        scores_block(q, kt + j0, kds, hd, n - j0, s + j0);
 }
 
 /* o[0:hd] = sum_j p[j] v_j in key order, skipping zero weights; 64-wide heads (T5, BERT) keep
@@ -110,123 +91,83 @@ static void weighted_values(const float *p, const float *v, int64_t v_rs, int64_
             axpy(p[j], v + j * v_rs, o, hd);
 }
 
+/* Raw scores s[0:end) (masked keys' entries ignored) -> attention weights in place: scale,
+ * position bias, masked softmax; masked keys get weight 0. Returns how many leading weights to
+ * apply: `end`, or all `tk` (uniform) when every key is masked, as in float32 transformers. */
+static int64_t softmax_weights(float *s, int64_t end, int64_t tk, const int32_t *mask, const float *pb, float scale)
+{
+    float mx = -INFINITY;
+    int64_t live = 0;
+    for (int64_t j = 0; j < end; j++) {
+        if (mask && !mask[j]) {
+            s[j] = -INFINITY;
+            continue;
+        }
+        float v = s[j] * scale;
+        if (pb)
+            v += pb[j];
+        s[j] = v;
+        mx = v > mx ? v : mx;
+        live++;
+    }
+    if (live == 0) {
+        for (int64_t j = 0; j < tk; j++)
+            s[j] = 1.f / (float)tk;
+        return tk;
+    }
+    float sum = 0.f;
+    for (int64_t j = 0; j < end; j++) {
+        if (s[j] == -INFINITY) {
+            s[j] = 0.f;
+            continue;
+        }
+        s[j] = expf(s[j] - mx);
+        sum += s[j];
+    }
+    const float inv = 1.f / sum;
+    for (int64_t j = 0; j < end; j++)
+        s[j] *= inv;
+    return end;
+}
+
 // one (b, h): all queries; s: [tk] scores scratch
 static void attend_head(const v2t_attn_args *a, int64_t b, int64_t h, float *s)
 {
     const int64_t hd = a->head_dim, tk = a->tk, tq = a->tq;
     const int64_t kb = b / a->kv_group;
-    const int64_t khs = v2t_attn_key_hs(a), kds = v2t_attn_key_ds(a);
-    const int transposed = kds != 1;
+    const int64_t kds = v2t_attn_key_ds(a);
     const int32_t *mask = a->mask ? a->mask + kb * a->mask_bs : NULL;
-    const float *kbase = a->k + kb * a->k_bs + h * khs;
+    const float *kbase = a->k + kb * a->k_bs + h * v2t_attn_key_hs(a);
     const float *vbase = a->v + kb * a->v_bs + h * hd;
     for (int64_t i = 0; i < tq; i++) {
         const float *q = a->q + b * a->q_bs + i * a->q_rs + h * hd;
         const float *pb = a->pos_bias ? a->pos_bias + h * a->pb_hs + i * a->pb_rs : NULL;
         const int64_t last = a->causal ? i + (tk - tq) : tk - 1;
         const int64_t end = last < tk ? last + 1 : tk;
-        float *o = a->out + b * a->o_bs + i * a->o_rs + h * hd;
-        if (transposed && end > 0)
-            scores_transposed(q, kbase, kds, hd, end, s);
-        float mx = -INFINITY;
-        int64_t live = 0;
-        for (int64_t j = 0; j < end; j++) {
-            if (mask && !mask[j]) {
-                s[j] = -INFINITY;
-                continue;
-            }
-            float v = (transposed ? s[j] : dot(q, kbase + j * a->k_rs, hd)) * a->scale;
-            if (pb)
-                v += pb[j];
-            s[j] = v;
-            mx = v > mx ? v : mx;
-            live++;
+        if (kds != 1) {
+            if (end > 0)
+                scores_transposed(q, kbase, kds, hd, end, s);
+        } else {
+            for (int64_t j = 0; j < end; j++)
+                if (!mask || mask[j])
+                    s[j] = dot(q, kbase + j * a->k_rs, hd);
         }
-        if (live == 0) { /* every key masked: uniform over all keys, as in float32 transformers */
-            for (int64_t j = 0; j < tk; j++)
-                s[j] = 1.f / (float)tk;
-            weighted_values(s, vbase, a->v_rs, tk, hd, o);
-            continue;
-        }
-        float sum = 0.f;
-        for (int64_t j = 0; j < end; j++) {
-            if (s[j] == -INFINITY) {
-                s[j] = 0.f;
-                continue;
-            }
-            s[j] = expf(s[j] - mx);
-            sum += s[j];
-        }
-        const float inv = 1.f / sum;
-        for (int64_t j = 0; j < end; j++)
-            s[j] *= inv;
-        weighted_values(s, vbase, a->v_rs, end, hd, o);
+        const int64_t n = softmax_weights(s, end, tk, mask, pb, a->scale);
+        weighted_values(s, vbase, a->v_rs, n, hd, a->out + b * a->o_bs + i * a->o_rs + h * hd);
     }
-}
-
-/* One new query per batch entry (decoding) with transposed keys: the kv_group queries that
- * share key batch kb go together, so a head's keys and values are read once for all of them.
- * Each query's arithmetic is the same as attend_head's. s: kv_group score rows of `stride`. */
-static void attend_group(const v2t_attn_args *a, int64_t kb, int64_t h, float *s, int64_t stride)
-{
-    const int64_t hd = a->head_dim, tk = a->tk, G = a->kv_group, kds = v2t_attn_key_ds(a);
-    const int32_t *mask = a->mask ? a->mask + kb * a->mask_bs : NULL;
-    const float *kbase = a->k + kb * a->k_bs + h * v2t_attn_key_hs(a);
-    const float *vbase = a->v + kb * a->v_bs + h * hd;
-    const float *pb = a->pos_bias ? a->pos_bias + h * a->pb_hs : NULL;
-    for (int64_t g = 0; g < G; g++)
-        scores_transposed(a->q + (kb * G + g) * a->q_bs + h * hd, kbase, kds, hd, tk, s + g * stride);
-    /* scores -> probabilities in place (0 for a masked key) */
-    for (int64_t g = 0; g < G; g++) {
-        float *sg = s + g * stride, mx = -INFINITY;
-        int64_t live = 0;
-        for (int64_t j = 0; j < tk; j++) {
-            if (mask && !mask[j]) {
-                sg[j] = -INFINITY;
-                continue;
-            }
-            float v = sg[j] * a->scale;
-            if (pb)
-                v += pb[j];
-            sg[j] = v;
-            mx = v > mx ? v : mx;
-            live++;
-        }
-        if (live == 0) { /* every key masked: uniform over all keys, as in float32 transformers */
-            for (int64_t j = 0; j < tk; j++)
-                sg[j] = 1.f / (float)tk;
-            continue;
-        }
-        float sum = 0.f;
-        for (int64_t j = 0; j < tk; j++) {
-            if (sg[j] == -INFINITY) {
-                sg[j] = 0.f;
-                continue;
-            }
-            sg[j] = expf(sg[j] - mx);
-            sum += sg[j];
-        }
-        const float inv = 1.f / sum;
-        for (int64_t j = 0; j < tk; j++)
-            sg[j] *= inv;
-    }
-    for (int64_t g = 0; g < G; g++)
-        weighted_values(s + g * stride, vbase, a->v_rs, tk, hd, a->out + (kb * G + g) * a->o_bs + h * hd);
 }
 
 v2t_status v2t_attention(const v2t_attn_args *a, v2t_buffer *scratch)
 {
-    const int grouped = a->tq == 1 && v2t_attn_key_ds(a) != 1;
-    const int64_t per_pair = grouped ? a->kv_group : 1; /* queries handled by one work item */
-    const int64_t pairs = a->batch / per_pair * a->heads;
+    const int64_t pairs = a->batch * a->heads;
     int nthreads = 1;
 #ifdef _OPENMP
     nthreads = omp_get_max_threads();
-    if (pairs < 2 || (int64_t)a->tq * a->tk * a->head_dim * a->batch * a->heads < 32768)
+    if (pairs < 2 || (int64_t)a->tq * a->tk * a->head_dim * pairs < 32768)
         nthreads = 1; /* too little work to wake the team */
 #endif
     const size_t stride = (size_t)(a->tk + 16);
-    V2T_TRY(v2t_buffer_reserve(scratch, stride * (size_t)(per_pair * nthreads) * sizeof(float), "attention scores"));
+    V2T_TRY(v2t_buffer_reserve(scratch, stride * (size_t)nthreads * sizeof(float), "attention scores"));
     float *scores = scratch->data;
 #pragma omp parallel for num_threads(nthreads) schedule(static) if (nthreads > 1)
     for (int64_t p = 0; p < pairs; p++) {
@@ -234,15 +175,10 @@ v2t_status v2t_attention(const v2t_attn_args *a, v2t_buffer *scratch)
 #ifdef _OPENMP
         t = omp_get_thread_num();
 #endif
-        float *st = scores + (size_t)t * stride * (size_t)per_pair;
-        if (grouped) {
-            attend_group(a, p / a->heads, p % a->heads, st, (int64_t)stride);
-        } else {
-            /* pairs run (key batch, head, query in the group): the queries that share a head's
-             * keys and values follow each other, so those stay in cache */
-            const int64_t G = a->kv_group, per_kb = a->heads * G, r = p % per_kb;
-            attend_head(a, p / per_kb * G + r % G, r / G, st);
-        }
+        /* pairs run (key batch, head, query in the group): the queries that share a head's
+         * keys and values (the beams of one example) follow each other, so those stay in cache */
+        const int64_t G = a->kv_group, per_kb = a->heads * G, r = p % per_kb;
+        attend_head(a, p / per_kb * G + r % G, r / G, scores + (size_t)t * stride);
     }
     return V2T_OK;
 }

@@ -21,6 +21,16 @@ typedef struct py_step_ctx {
     PyObject *exc_type, *exc_value, *exc_tb; /* exception raised inside a step, restored later */
 } py_step_ctx;
 
+/* After a Python callback (GIL held): keeps the exception it raised, if any, for the caller
+ * to restore once the search has returned, and reports it as a failed decoder call. */
+static v2t_status keep_callback_error(py_step_ctx *c, const char *name)
+{
+    if (!PyErr_Occurred())
+        return V2T_OK;
+    PyErr_Fetch(&c->exc_type, &c->exc_value, &c->exc_tb);
+    return v2t_fail(V2T_ERR_VALUE, "%s raised an exception", name);
+}
+
 static v2t_status py_start(void *ctx, int64_t batch, int64_t beams)
 {
     py_step_ctx *c = ctx;
@@ -66,10 +76,7 @@ static v2t_status py_step(void *ctx, const int32_t *tokens, const int32_t *paren
     memcpy(logits, PyArray_DATA(arr), (size_t)rows * (size_t)c->vocab * sizeof(float));
     c->steps++;
 exit:
-    if (PyErr_Occurred()) {
-        PyErr_Fetch(&c->exc_type, &c->exc_value, &c->exc_tb);
-        st = v2t_fail(V2T_ERR_VALUE, "step_fn raised an exception");
-    }
+    st = keep_callback_error(c, "step_fn");
     Py_XDECREF(tok);
     Py_XDECREF(par);
     Py_XDECREF(res);
@@ -92,10 +99,7 @@ static v2t_status py_retire(void *ctx, const unsigned char *done)
             d[i] = done[i] != 0;
         res = PyObject_CallFunctionObjArgs(c->retire_fn, a, NULL);
     }
-    if (PyErr_Occurred()) {
-        PyErr_Fetch(&c->exc_type, &c->exc_value, &c->exc_tb);
-        st = v2t_fail(V2T_ERR_VALUE, "retire_fn raised an exception");
-    }
+    st = keep_callback_error(c, "retire_fn");
     Py_XDECREF(a);
     Py_XDECREF(res);
     PyGILState_Release(g);
