@@ -29,12 +29,14 @@ static inline float exp_poly(float x)
 
 void v2t_silu(const float *x, float *y, int64_t n)
 {
+#pragma omp parallel for schedule(static) if (n >= V2T_PAR_MIN)
     for (int64_t i = 0; i < n; i++)
         y[i] = x[i] / (1.f + exp_poly(-x[i]));
 }
 
 void v2t_silu_backward(const float *x, const float *dy, float *dx, int64_t n)
 {
+#pragma omp parallel for schedule(static) if (n >= V2T_PAR_MIN)
     for (int64_t i = 0; i < n; i++) {
         const float s = 1.f / (1.f + exp_poly(-x[i]));
         dx[i] = dy[i] * s * (1.f + x[i] * (1.f - s));
@@ -135,6 +137,7 @@ void v2t_batchnorm_backward(const float *dy, const float *xhat, const float *inv
 void v2t_layernorm_train(const float *x, int64_t B, int64_t D, const float *gamma, const float *beta, float eps,
                          float *y, float *xhat, float *inv_std)
 {
+#pragma omp parallel for schedule(static) if (B * D >= V2T_PAR_MIN)
     for (int64_t i = 0; i < B; i++) {
         const float *r = x + i * D;
         double mean = 0.0, var = 0.0;
@@ -183,10 +186,14 @@ void v2t_dropout(const float *x, float p, v2t_rng *rng, float *mask, float *y, i
         return;
     }
     const float keep = 1.f / (1.f - p);
-    for (int64_t i = 0; i < n; i++) {
-        mask[i] = v2t_rng_uniform(rng) >= p ? keep : 0.f;
+    // v2t_rng_uniform(rng) >= p  <=>  (draw >> 11) >= p 2^53 (exact: a power-of-two scaling), so
+    // the masks are those of the uniform draws without the conversions
+    const uint64_t threshold = (uint64_t)ceil((double)p * 0x1.0p53);
+    for (int64_t i = 0; i < n; i++)
+        mask[i] = (v2t_rng_next(rng) >> 11) >= threshold ? keep : 0.f;
+#pragma omp parallel for schedule(static) if (n >= V2T_PAR_MIN)
+    for (int64_t i = 0; i < n; i++)
         y[i] = x[i] * mask[i];
-    }
 }
 
 void v2t_residual_add(const float *x, int64_t Dx, float *y, int64_t Dy, int64_t B)

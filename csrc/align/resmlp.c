@@ -250,6 +250,7 @@ v2t_status v2t_resmlp_backward(const v2t_resmlp *m, const float *params, v2t_exe
             V2T_TRY(v2t_dense_backward(ex, in, iw, tmp, B, iw, ow, params + m->w_off[i], grads + m->w_off[i],
                                        grads + m->b_off[i], 1, want_dx ? gin : NULL, 1));
         } else if (kind == BLOCK_MIDDLE) {
+#pragma omp parallel for schedule(static) if (B * h >= V2T_PAR_MIN)
             for (int64_t k = 0; k < B * h; k++)
                 gcur[k] *= t->mask[i][k];
             float *dg = grads + m->g_off[i], *db = grads + m->be_off[i];
@@ -265,6 +266,7 @@ v2t_status v2t_resmlp_backward(const v2t_resmlp *m, const float *params, v2t_exe
             V2T_TRY(v2t_dense_backward(ex, t->s_last, h, gcur, B, h, ow, params + m->w2_off, grads + m->w2_off,
                                        grads + m->b2_off, 1, tmp, 0));
             v2t_silu_backward(t->hat[i], tmp, tmp, B * h);
+#pragma omp parallel for schedule(static) if (B * h >= V2T_PAR_MIN)
             for (int64_t k = 0; k < B * h; k++)
                 tmp[k] *= t->mask[i][k];
             V2T_TRY(v2t_dense_backward(ex, in, iw, tmp, B, iw, h, params + m->w_off[i], grads + m->w_off[i],

@@ -18,21 +18,6 @@ void v2t_rng_seed(v2t_rng *r, uint64_t seed)
         r->s[i] = splitmix64(&seed);
 }
 
-static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
-uint64_t v2t_rng_next(v2t_rng *r)
-{
-    uint64_t *s = r->s;
-    const uint64_t result = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return result;
-}
-
 double v2t_rng_uniform(v2t_rng *r) { return (double)(v2t_rng_next(r) >> 11) * 0x1.0p-53; }
 
 uint64_t v2t_rng_below(v2t_rng *r, uint64_t n)
@@ -76,13 +61,17 @@ v2t_status v2t_dense_forward_t(v2t_exec *ex, const float *x, int64_t ldx, int64_
 void v2t_transpose(const float *a, int64_t rows, int64_t cols, float *out)
 {
     enum { T = 32 };
-    for (int64_t i0 = 0; i0 < rows; i0 += T)
+    const int64_t row_tiles = (rows + T - 1) / T;
+#pragma omp parallel for schedule(static) if (rows * cols >= V2T_PAR_MIN)
+    for (int64_t it = 0; it < row_tiles; it++) {
+        const int64_t i0 = it * T, i1 = i0 + T < rows ? i0 + T : rows;
         for (int64_t j0 = 0; j0 < cols; j0 += T) {
-            const int64_t i1 = i0 + T < rows ? i0 + T : rows, j1 = j0 + T < cols ? j0 + T : cols;
+            const int64_t j1 = j0 + T < cols ? j0 + T : cols;
             for (int64_t j = j0; j < j1; j++)
                 for (int64_t i = i0; i < i1; i++)
                     out[j * rows + i] = a[i * cols + j];
         }
+    }
 }
 
 v2t_status v2t_dense_backward(v2t_exec *ex, const float *x, int64_t ldx, const float *dy, int64_t B, int64_t in,
@@ -108,12 +97,14 @@ v2t_status v2t_dense_backward(v2t_exec *ex, const float *x, int64_t ldx, const f
 
 void v2t_relu_inplace(float *x, int64_t n)
 {
+#pragma omp parallel for schedule(static) if (n >= V2T_PAR_MIN)
     for (int64_t i = 0; i < n; i++)
         x[i] = x[i] > 0.f ? x[i] : 0.f;
 }
 
 void v2t_relu_backward_inplace(const float *a, float *g, int64_t n)
 {
+#pragma omp parallel for schedule(static) if (n >= V2T_PAR_MIN)
     for (int64_t i = 0; i < n; i++)
         g[i] = a[i] > 0.f ? g[i] : 0.f;
 }
@@ -125,6 +116,7 @@ void v2t_adamw_step(const v2t_adam_config *cfg, int64_t step, float *p, const fl
     const float decay = 1.f - cfg->lr * cfg->weight_decay;
     const double bc1 = 1.0 - pow((double)b1, (double)step), bc2 = 1.0 - pow((double)b2, (double)step);
     const float step_size = (float)(cfg->lr / bc1), inv_sqrt_bc2 = (float)(1.0 / sqrt(bc2));
+#pragma omp parallel for schedule(static) if (n >= V2T_PAR_MIN)
     for (int64_t i = 0; i < n; i++) {
         float gi = g[i];
         m[i] = b1 * m[i] + (1.f - b1) * gi;

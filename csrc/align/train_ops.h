@@ -11,13 +11,30 @@
 
 #include "../ops/gemm.h"
 
+/* Element-wise loops over at least this many elements split over the OpenMP team (oneDNN's
+ * threads); smaller ones stay on the calling thread, where waking the team costs more than it
+ * saves. Only loops whose elements are independent are split, so results do not depend on the
+ * number of threads. */
+#define V2T_PAR_MIN 32768
+
 /* ---- random numbers (xoshiro256**, seeded through splitmix64) ---- */
 typedef struct v2t_rng {
     uint64_t s[4];
 } v2t_rng;
 
 void v2t_rng_seed(v2t_rng *r, uint64_t seed);
-uint64_t v2t_rng_next(v2t_rng *r);
+static inline uint64_t v2t_rng_next(v2t_rng *r)
+{
+    uint64_t *s = r->s;
+    const uint64_t result = ((s[1] * 5) << 7 | (s[1] * 5) >> 57) * 9, t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = s[3] << 45 | s[3] >> 19;
+    return result;
+}
 /* Uniform in [0, 1) with 53 random bits. */
 double v2t_rng_uniform(v2t_rng *r);
 /* Uniform integer in [0, n), n >= 1, without modulo bias. */

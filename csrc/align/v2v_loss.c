@@ -1,6 +1,8 @@
 /* vec2vec losses. See v2v_loss.h. */
 #include "v2v_loss.h"
 
+#include "train_ops.h"
+
 #include <math.h>
 #include <string.h>
 
@@ -86,13 +88,24 @@ double v2t_lsgan_gen_loss(const float *d_fake, int64_t B, float weight, float *g
 
 double v2t_clip_grad_norm(float *g, int64_t n, double max_norm)
 {
+    // partial sums over fixed chunks, added in chunk order: the same result on any thread count
+    enum { CHUNK = 1 << 16 };
+    const int64_t chunks = (n + CHUNK - 1) / CHUNK;
     double ss = 0.0;
-    for (int64_t i = 0; i < n; i++)
-        ss += (double)g[i] * g[i];
+#pragma omp parallel for schedule(static) ordered if (n >= V2T_PAR_MIN)
+    for (int64_t c = 0; c < chunks; c++) {
+        const int64_t i1 = (c + 1) * CHUNK < n ? (c + 1) * CHUNK : n;
+        double part = 0.0;
+        for (int64_t i = c * CHUNK; i < i1; i++)
+            part += (double)g[i] * g[i];
+#pragma omp ordered
+        ss += part;
+    }
     const double norm = sqrt(ss);
     if (max_norm > 0.0) {
         const double coef = max_norm / (norm + 1e-6);
         if (coef < 1.0)
+#pragma omp parallel for schedule(static) if (n >= V2T_PAR_MIN)
             for (int64_t i = 0; i < n; i++)
                 g[i] = (float)(g[i] * coef);
     }

@@ -4,12 +4,14 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "convert.h"
 #include "dnnl_ctx.h"
 
 /* ---- process-wide primitive cache, keyed by the shape class ---- */
 
 typedef struct gemm_entry {
     int trans_a, trans_b, scaled; /* scaled: alpha != 1 is applied as a runtime scale */
+    int bf16;                     /* operands in bf16 (always untransposed), C in f32 */
     float beta;                   /* 0: no accumulation; otherwise a sum post-op with this scale */
     dnnl_primitive_t prim;
     size_t scratch_bytes;
@@ -39,9 +41,10 @@ static v2t_status create_entry(gemm_entry *e)
     const dnnl_dim_t R = DNNL_RUNTIME_DIM_VAL;
     dnnl_dims_t dims = {R, R};
     dnnl_dims_t plain = {R, 1}, transposed = {1, R};
-    STEP(dnnl_memory_desc_create_with_strides(&amd, 2, dims, dnnl_f32, e->trans_a ? transposed : plain),
+    const dnnl_data_type_t in_dt = e->bf16 ? dnnl_bf16 : dnnl_f32;
+    STEP(dnnl_memory_desc_create_with_strides(&amd, 2, dims, in_dt, e->trans_a ? transposed : plain),
          "describing gemm operand A");
-    STEP(dnnl_memory_desc_create_with_strides(&bmd, 2, dims, dnnl_f32, e->trans_b ? transposed : plain),
+    STEP(dnnl_memory_desc_create_with_strides(&bmd, 2, dims, in_dt, e->trans_b ? transposed : plain),
          "describing gemm operand B");
     STEP(dnnl_memory_desc_create_with_strides(&cmd, 2, dims, dnnl_f32, plain), "describing gemm output C");
     STEP(dnnl_primitive_attr_create(&attr), "creating attributes");
@@ -66,18 +69,19 @@ done:
     return s;
 }
 
-static v2t_status get_entry(int trans_a, int trans_b, int scaled, float beta, gemm_entry **found)
+static v2t_status get_entry(int trans_a, int trans_b, int scaled, float beta, int bf16, gemm_entry **found)
 {
     v2t_status s = V2T_OK;
     pthread_mutex_lock(&g_cache_lock);
     gemm_entry *e = g_cache;
     for (; e; e = e->next)
-        if (e->trans_a == trans_a && e->trans_b == trans_b && e->scaled == scaled && e->beta == beta)
+        if (e->trans_a == trans_a && e->trans_b == trans_b && e->scaled == scaled && e->beta == beta &&
+            e->bf16 == bf16)
             break;
     if (!e) {
         s = v2t_calloc((void **)&e, sizeof *e, "gemm cache entry");
         if (s == V2T_OK) {
-            *e = (gemm_entry){.trans_a = trans_a, .trans_b = trans_b, .scaled = scaled, .beta = beta};
+            *e = (gemm_entry){.trans_a = trans_a, .trans_b = trans_b, .scaled = scaled, .beta = beta, .bf16 = bf16};
             s = create_entry(e);
             if (s == V2T_OK) {
                 e->next = g_cache;
@@ -91,6 +95,12 @@ static v2t_status get_entry(int trans_a, int trans_b, int scaled, float beta, ge
     pthread_mutex_unlock(&g_cache_lock);
     *found = e;
     return s;
+}
+
+int v2t_gemm_bf16_supported(void)
+{
+    const dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+    return (isa & dnnl_cpu_isa_avx512_core_bf16) == dnnl_cpu_isa_avx512_core_bf16;
 }
 
 /* ---- execution ---- */
@@ -121,9 +131,28 @@ v2t_status v2t_gemm(v2t_exec *ex, int trans_a, int trans_b, int64_t M, int64_t N
         return scale_rows(M, N, beta, C, ldc);
     trans_a = trans_a != 0;
     trans_b = trans_b != 0;
+    const int bf16 = ex->gemm_bf16 != 0;
+    dnnl_data_type_t in_dt = dnnl_f32;
+    const void *a_data = A, *b_data = B;
+    if (bf16) {
+        if (!v2t_gemm_bf16_supported())
+            return v2t_fail(V2T_ERR_VALUE, "bfloat16 matmuls need a CPU with AVX512-BF16 or AMX; this one has "
+                                           "neither (use float32)");
+        // dense, untransposed bf16 copies of op(A) [M, K] and op(B) [K, N]
+        V2T_TRY(v2t_buffer_reserve(&ex->pack_a, (size_t)(M * K) * sizeof(uint16_t), "bf16 gemm operand A"));
+        V2T_TRY(v2t_buffer_reserve(&ex->pack_b, (size_t)(K * N) * sizeof(uint16_t), "bf16 gemm operand B"));
+        v2t_pack_bf16(A, lda, trans_a, M, K, ex->pack_a.data);
+        v2t_pack_bf16(B, ldb, trans_b, K, N, ex->pack_b.data);
+        a_data = ex->pack_a.data;
+        b_data = ex->pack_b.data;
+        lda = K;
+        ldb = N;
+        trans_a = trans_b = 0;
+        in_dt = dnnl_bf16;
+    }
     int scaled = alpha != 1.f;
     gemm_entry *e;
-    V2T_TRY(get_entry(trans_a, trans_b, scaled, beta, &e));
+    V2T_TRY(get_entry(trans_a, trans_b, scaled, beta, bf16, &e));
     dnnl_engine_t eng = v2t_engine();
     v2t_status s = V2T_OK;
     dnnl_memory_desc_t amd = NULL, bmd = NULL, cmd = NULL, scmd = NULL, almd = NULL;
@@ -135,12 +164,12 @@ v2t_status v2t_gemm(v2t_exec *ex, int trans_a, int trans_b, int64_t M, int64_t N
     dnnl_dims_t aldims = {1};
     float alpha_val = alpha;
     V2T_TRY(v2t_buffer_reserve(&ex->scratch, e->scratch_bytes ? e->scratch_bytes : 64, "gemm scratchpad"));
-    STEP(dnnl_memory_desc_create_with_strides(&amd, 2, adims, dnnl_f32, astr), "describing gemm operand A");
-    STEP(dnnl_memory_desc_create_with_strides(&bmd, 2, bdims, dnnl_f32, bstr), "describing gemm operand B");
+    STEP(dnnl_memory_desc_create_with_strides(&amd, 2, adims, in_dt, astr), "describing gemm operand A");
+    STEP(dnnl_memory_desc_create_with_strides(&bmd, 2, bdims, in_dt, bstr), "describing gemm operand B");
     STEP(dnnl_memory_desc_create_with_strides(&cmd, 2, cdims, dnnl_f32, cstr), "describing gemm output C");
     STEP(dnnl_memory_desc_create_with_tag(&scmd, 1, scdims, dnnl_u8, dnnl_a), "describing scratchpad");
-    STEP(dnnl_memory_create(&amem, amd, eng, (void *)A), "wrapping gemm operand A");
-    STEP(dnnl_memory_create(&bmem, bmd, eng, (void *)B), "wrapping gemm operand B");
+    STEP(dnnl_memory_create(&amem, amd, eng, (void *)a_data), "wrapping gemm operand A");
+    STEP(dnnl_memory_create(&bmem, bmd, eng, (void *)b_data), "wrapping gemm operand B");
     STEP(dnnl_memory_create(&cmem, cmd, eng, C), "wrapping gemm output C");
     STEP(dnnl_memory_create(&scmem, scmd, eng, ex->scratch.data), "wrapping scratchpad");
     dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, amem}, {DNNL_ARG_WEIGHTS, bmem}, {DNNL_ARG_DST, cmem},

@@ -8,6 +8,12 @@
  * values, so one primitive serves every shape of its class (transposes, beta); primitives are
  * kept in a process-wide cache. alpha is passed at run time. The scratchpad comes from the
  * caller's v2t_exec, so threads may run products at once, each with its own v2t_exec.
+ *
+ * Mixed precision: when ex->gemm_bf16 is set, op(A) and op(B) are rounded to bf16 (nearest
+ * even) into dense copies held by the v2t_exec and the product runs bf16 x bf16 with f32
+ * accumulation and an f32 C (AVX512-BF16 / AMX: about twice the f32 rate). The copies are
+ * written untransposed, so every product runs as the plain case. alpha and beta stay f32.
+ * It is an error on a CPU without bf16 matmul support (v2t_gemm_bf16_supported says).
  */
 #ifndef V2T_OPS_GEMM_H
 #define V2T_OPS_GEMM_H
@@ -22,6 +28,9 @@
 // C is [M, N] with row stride ldc >= N. With beta == 0, C is written without being read.
 v2t_status v2t_gemm(v2t_exec *ex, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                     const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+
+/* 1 when oneDNN runs bf16 matmuls natively on this CPU (AVX512-BF16 or AMX). */
+int v2t_gemm_bf16_supported(void);
 
 /* Naive reference with double accumulation: same contract. */
 void v2t_gemm_ref(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,

@@ -213,6 +213,8 @@ void v2t_exec_release(v2t_exec *ex)
     v2t_buffer_release(&ex->scratch);
     v2t_buffer_release(&ex->stage_in);
     v2t_buffer_release(&ex->stage_out);
+    v2t_buffer_release(&ex->pack_a);
+    v2t_buffer_release(&ex->pack_b);
     memset(ex, 0, sizeof *ex);
 }
 

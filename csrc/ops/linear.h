@@ -30,6 +30,8 @@ typedef struct v2t_exec {
     void *stream; /* dnnl_stream_t */
     v2t_buffer scratch;
     v2t_buffer stage_in, stage_out; /* contiguous copies of strided operands (see linear.c) */
+    int gemm_bf16;                  /* 1: v2t_gemm rounds its operands to bf16 (see gemm.h); init sets 0 */
+    v2t_buffer pack_a, pack_b;      /* v2t_gemm's bf16 copies of its operands */
 } v2t_exec;
 
 v2t_status v2t_exec_init(v2t_exec *ex);

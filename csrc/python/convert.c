@@ -2,6 +2,9 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
+
+#include "ops/gemm.h"
 
 PyObject *v2t_py_raise(v2t_status s)
 {
@@ -158,3 +161,26 @@ static int python_interrupt_hook(void)
 }
 
 void v2t_py_install_interrupt_hook(void) { v2t_set_interrupt_hook(python_interrupt_hook); }
+
+int v2t_py_matmul_precision(PyObject *o, const char *owner, int *bf16)
+{
+    *bf16 = 0;
+    if (o == Py_None)
+        return 0;
+    const char *v = PyUnicode_Check(o) ? PyUnicode_AsUTF8(o) : NULL;
+    if (v && strcmp(v, "float32") == 0)
+        return 0;
+    if (v && strcmp(v, "bfloat16") == 0) {
+        if (!v2t_gemm_bf16_supported()) {
+            PyErr_Format(PyExc_ValueError,
+                         "%s: precision='bfloat16' needs a CPU with AVX512-BF16 or AMX, and this one has neither; "
+                         "use precision='float32'",
+                         owner);
+            return -1;
+        }
+        *bf16 = 1;
+        return 0;
+    }
+    PyErr_Format(PyExc_ValueError, "%s: precision must be 'float32' or 'bfloat16', got %R", owner, o);
+    return -1;
+}

@@ -61,6 +61,11 @@ int v2t_py_early_stopping(PyObject *o, int *out);
  * the array transformers' generate returns. */
 PyObject *v2t_py_generated_ids(const int32_t *ids, const int64_t *lengths, int64_t n, int64_t T);
 
+/* A trainer's precision argument: None or "float32" -> 0, "bfloat16" -> 1 (matmuls in bf16 with
+ * f32 accumulation, ops/gemm.h); -1 with ValueError otherwise, or when this CPU has no bf16
+ * matmuls (convert.c). */
+int v2t_py_matmul_precision(PyObject *o, const char *owner, int *bf16);
+
 /* Installs the Ctrl-C hook used by long calls (core/interrupt.h). */
 void v2t_py_install_interrupt_hook(void);
 

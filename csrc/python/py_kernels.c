@@ -3,6 +3,7 @@
 #include "py_common.h"
 
 #include "ops/attention.h"
+#include "ops/convert.h"
 #include "ops/gemm.h"
 #include "ops/linear.h"
 #include "ops/norm.h"
@@ -214,19 +215,20 @@ exit:
     return result;
 }
 
-/* kernel_gemm(a, b, trans_a, trans_b, alpha=1, beta=0, c0=None, reference=False) -> C
+/* kernel_gemm(a, b, trans_a, trans_b, alpha=1, beta=0, c0=None, reference=False, bf16=False) -> C
  * a: [M, K] or [K, M] (trans_a), b: [K, N] or [N, K] (trans_b), c0: [M, N]. Operands may be
- * wider than used: a trailing column slice of a view is passed with its row stride. */
+ * wider than used: a trailing column slice of a view is passed with its row stride.
+ * bf16: the mixed-precision product (operands rounded to bf16, f32 accumulation). */
 static PyObject *kernel_gemm(PyObject *self, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"a", "b", "trans_a", "trans_b", "alpha", "beta", "c0", "reference", NULL};
+    static char *kwlist[] = {"a", "b", "trans_a", "trans_b", "alpha", "beta", "c0", "reference", "bf16", NULL};
     PyObject *ao, *bo, *c0o = Py_None;
-    int ta = 0, tb = 0, reference = 0;
+    int ta = 0, tb = 0, reference = 0, bf16 = 0;
     float alpha = 1.f, beta = 0.f;
     PyArrayObject *a = NULL, *b = NULL, *c = NULL;
     PyObject *result = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|ppffOp", kwlist, &ao, &bo, &ta, &tb, &alpha, &beta, &c0o,
-                                     &reference))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|ppffOpp", kwlist, &ao, &bo, &ta, &tb, &alpha, &beta, &c0o,
+                                     &reference, &bf16))
         return NULL;
     if (!(a = v2t_py_float_array(ao, "a", 2, 2)) || !(b = v2t_py_float_array(bo, "b", 2, 2)))
         goto exit;
@@ -266,6 +268,7 @@ static PyObject *kernel_gemm(PyObject *self, PyObject *args, PyObject *kwds)
         v2t_exec ex;
         s = v2t_exec_init(&ex);
         if (s == V2T_OK) {
+            ex.gemm_bf16 = bf16;
             s = v2t_gemm(&ex, ta, tb, M, N, K, alpha, ap, lda, bp, ldb, beta, cp, N);
             v2t_exec_release(&ex);
         }
@@ -284,7 +287,47 @@ exit:
     return result;
 }
 
+/* kernel_pack_bf16(src, trans=False, reference=False) -> uint16 array: op(src) rounded to bf16
+ * bit patterns, [rows, cols] = src's shape, or its transpose when trans. */
+static PyObject *kernel_pack_bf16(PyObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"src", "trans", "reference", NULL};
+    PyObject *so;
+    int trans = 0, reference = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|pp", kwlist, &so, &trans, &reference))
+        return NULL;
+    PyArrayObject *src = v2t_py_float_array(so, "src", 2, 2);
+    if (!src)
+        return NULL;
+    const npy_intp r = PyArray_DIM(src, 0), c = PyArray_DIM(src, 1);
+    npy_intp dims[2] = {trans ? c : r, trans ? r : c};
+    PyArrayObject *out = (PyArrayObject *)PyArray_EMPTY(2, dims, NPY_UINT16, 0);
+    if (!out) {
+        Py_DECREF(src);
+        return NULL;
+    }
+    const float *sp = PyArray_DATA(src);
+    uint16_t *op = PyArray_DATA(out);
+    Py_BEGIN_ALLOW_THREADS
+    if (reference)
+        v2t_pack_bf16_ref(sp, c, trans, dims[0], dims[1], op);
+    else
+        v2t_pack_bf16(sp, c, trans, dims[0], dims[1], op);
+    Py_END_ALLOW_THREADS
+    Py_DECREF(src);
+    return (PyObject *)out;
+}
+
+static PyObject *gemm_bf16_supported(PyObject *self, PyObject *unused)
+{
+    return PyBool_FromLong(v2t_gemm_bf16_supported());
+}
+
 static PyMethodDef kernel_methods[] = {
+    {"gemm_bf16_supported", gemm_bf16_supported, METH_NOARGS,
+     "True when this CPU runs bf16 matmuls natively (AVX512-BF16 or AMX): precision='bfloat16' needs it."},
+    {"kernel_pack_bf16", (PyCFunction)(void (*)(void))kernel_pack_bf16, METH_VARARGS | METH_KEYWORDS,
+     "Test hook: float32 -> bfloat16 packing (or the naive reference), optionally transposed."},
     {"kernel_linear", (PyCFunction)(void (*)(void))kernel_linear, METH_VARARGS | METH_KEYWORDS,
      "Test hook: oneDNN linear (or the naive reference) on one input."},
     {"kernel_attention", (PyCFunction)(void (*)(void))kernel_attention, METH_VARARGS | METH_KEYWORDS,

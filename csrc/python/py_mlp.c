@@ -111,19 +111,20 @@ static void trainer_dealloc(PyMLPTrainer *self)
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-/* MLPTrainer(widths, params) */
+/* MLPTrainer(widths, params, precision="float32") */
 static int trainer_init(PyMLPTrainer *self, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"widths", "params", NULL};
-    PyObject *wo, *po;
-    int n_layers;
+    static char *kwlist[] = {"widths", "params", "precision", NULL};
+    PyObject *wo, *po, *prec = Py_None;
+    int n_layers, bf16;
     int64_t widths[V2T_MLP_MAX_LAYERS + 1];
     v2t_mlp_shape shape;
     if (self->busy) {
         PyErr_SetString(PyExc_RuntimeError, "MLPTrainer: in use by another thread");
         return -1;
     }
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO", kwlist, &wo, &po) || parse_widths(wo, &n_layers, widths) < 0)
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|O", kwlist, &wo, &po, &prec) ||
+        v2t_py_matmul_precision(prec, "MLPTrainer", &bf16) < 0 || parse_widths(wo, &n_layers, widths) < 0)
         return -1;
     v2t_status s = v2t_mlp_shape_init(&shape, n_layers, widths);
     if (s != V2T_OK) {
@@ -146,6 +147,7 @@ static int trainer_init(PyMLPTrainer *self, PyObject *args, PyObject *kwds)
         v2t_py_raise(s);
         return -1;
     }
+    self->t.ex.gemm_bf16 = bf16;
     self->ready = 1;
     return 0;
 }

@@ -227,11 +227,12 @@ static void trainer_dealloc(PyV2VTrainer *self)
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-/* Vec2VecTrainer(config, seed=0, params=None, stats=None, disc_params=None) */
+/* Vec2VecTrainer(config, seed=0, params=None, stats=None, disc_params=None, precision="float32") */
 static int trainer_init(PyV2VTrainer *self, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"config", "seed", "params", "stats", "disc_params", NULL};
-    PyObject *cfg, *po = Py_None, *so = Py_None, *dpo = Py_None;
+    static char *kwlist[] = {"config", "seed", "params", "stats", "disc_params", "precision", NULL};
+    PyObject *cfg, *po = Py_None, *so = Py_None, *dpo = Py_None, *prec = Py_None;
+    int bf16;
     unsigned long long seed = 0;
     PyArrayObject *p = NULL, *st = NULL, *dp = NULL;
     int rc = -1;
@@ -239,7 +240,8 @@ static int trainer_init(PyV2VTrainer *self, PyObject *args, PyObject *kwds)
         PyErr_SetString(PyExc_RuntimeError, "Vec2VecTrainer: in use by another thread");
         return -1;
     }
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|KOOO", kwlist, &cfg, &seed, &po, &so, &dpo))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|KOOOO", kwlist, &cfg, &seed, &po, &so, &dpo, &prec) ||
+        v2t_py_matmul_precision(prec, "Vec2VecTrainer", &bf16) < 0)
         return -1;
     v2t_v2v_model m;
     if (model_from(cfg, &m) < 0)
@@ -257,6 +259,7 @@ static int trainer_init(PyV2VTrainer *self, PyObject *args, PyObject *kwds)
         v2t_py_raise(s);
         goto exit;
     }
+    self->t.ex.gemm_bf16 = bf16;
     self->ready = 1;
     rc = 0;
 exit:
