@@ -155,3 +155,76 @@ def test_restore_best_keeps_the_best_validation_epoch(rng):
     # no validation rows: nothing to select by, the last epoch is kept
     none = align.MLP(validation=0, **{**kw, "epochs": 3}).fit(X, Y)
     assert none.best_epoch is None
+
+
+# ---------------------------------------------------------------- mixed precision (bfloat16 matmuls)
+
+bf16_ok = pytest.mark.skipif(not _core.gemm_bf16_supported(), reason="this CPU has no bf16 matmuls (AVX512-BF16/AMX)")
+
+
+def _bf16(t):
+    """Round a float64 tensor to the nearest-even bfloat16 value (kept in float64)."""
+    return t.to(torch.float32).to(torch.bfloat16).to(torch.float64)
+
+
+class _RoundedLinear(torch.autograd.Function):
+    """y = x W^T + b with every matmul operand rounded to bfloat16 first and exact (float64)
+    accumulation: the contract of the C core's precision='bfloat16' products, forward and backward."""
+
+    @staticmethod
+    def forward(ctx, x, w, b):
+        ctx.save_for_backward(x, w)
+        return _bf16(x) @ _bf16(w).T + b
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, w = ctx.saved_tensors
+        return _bf16(dy) @ _bf16(w), _bf16(dy).T @ _bf16(x), dy.sum(0)
+
+
+@bf16_ok
+@pytest.mark.parametrize("widths", [[5, 7, 6, 3], [40, 33, 20]])
+def test_bf16_gradient_is_that_of_rounded_matmul_operands(rng, widths):
+    params = np.random.default_rng(1).uniform(-0.5, 0.5, sum(o * i + o for i, o in zip(widths, widths[1:])))
+    params = params.astype(np.float32)
+    x = rng.standard_normal((13, widths[0])).astype(np.float32)
+    y = rng.standard_normal((13, widths[-1])).astype(np.float32)
+    loss, grad = _core.MLPTrainer(widths, params, precision="bfloat16").loss_and_grad(x, y)
+    _, grad32 = _core.MLPTrainer(widths, params).loss_and_grad(x, y)
+    net = _twin(widths, params)
+    h = torch.as_tensor(x, dtype=torch.float64)
+    linears = [m for m in net if isinstance(m, torch.nn.Linear)]
+    for i, lin in enumerate(linears):
+        h = _RoundedLinear.apply(h, lin.weight, lin.bias)
+        if i < len(linears) - 1:
+            h = torch.relu(h)
+    ref = torch.nn.functional.mse_loss(h, torch.as_tensor(y, dtype=torch.float64))
+    ref.backward()
+    assert loss == pytest.approx(ref.item(), rel=1e-5)
+    assert _rel(grad, _flat_grad(net)) < 1e-4
+    assert _rel(grad, grad32) > 1e-4  # and it is not the float32 gradient: the rounding is real
+
+
+@bf16_ok
+def test_bf16_training_is_deterministic_and_learns(rng):
+    X, Y = _synthetic(rng, 1200, 24)
+    kw = dict(hidden=48, layers=1, lr=3e-3, epochs=25, batch_size=64, progress=False, precision="bfloat16")
+    a = align.MLP(seed=7, **kw).fit(X[:1000], Y[:1000])
+    b = align.MLP(seed=7, **kw).fit(X[:1000], Y[:1000])
+    np.testing.assert_array_equal(a.params, b.params)
+    assert align.evaluate(a.transform(X[1000:]), Y[1000:]).top1 >= 0.99
+    f32 = align.MLP(seed=7, **{**kw, "precision": "float32"}).fit(X[:1000], Y[:1000])
+    assert not np.array_equal(a.params, f32.params)
+    assert a.history[-1]["val_loss"] < 2 * f32.history[-1]["val_loss"]
+
+
+def test_precision_is_checked_and_saved(rng, tmp_path):
+    with pytest.raises(ValueError, match="precision: expected 'float32' or 'bfloat16', got 'bf16'"):
+        align.MLP(precision="bf16")
+    with pytest.raises(ValueError, match="MLPTrainer: precision must be"):
+        _core.MLPTrainer([4, 3], np.zeros(15, np.float32), precision="half")
+    X, Y = _synthetic(rng, 64, 4)
+    prec = "bfloat16" if _core.gemm_bf16_supported() else "float32"
+    m = align.MLP(hidden=4, layers=1, epochs=1, validation=0, progress=False, precision=prec).fit(X, Y)
+    m.save(tmp_path / "m")
+    assert align.load(tmp_path / "m").precision == prec

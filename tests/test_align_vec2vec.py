@@ -293,3 +293,44 @@ def test_bad_input(rng):
         tr.step(_unit(rng, 1, 5), _unit(rng, 1, 7))
     with pytest.raises(ValueError, match="expected 7 columns"):
         tr.step(_unit(rng, 4, 5), _unit(rng, 4, 5))
+
+
+# ---------------------------------------------------------------- mixed precision (bfloat16 matmuls)
+
+bf16_ok = pytest.mark.skipif(not _core.gemm_bf16_supported(), reason="this CPU has no bf16 matmuls (AVX512-BF16/AMX)")
+
+
+@bf16_ok
+def test_bf16_step_stays_close_to_the_float64_twin(rng):
+    # every matmul of the step (layers, discriminators, VSP Gram matrices) rounds its operands to
+    # bfloat16: the gradient moves by about bf16's resolution, no more
+    cfg = {**TINY, "norm": 1, "d_hidden": 48, "d_backbone": 40, "disc_width": 32}
+    tr = _core.Vec2VecTrainer(cfg, seed=3, precision="bfloat16")
+    tw = Twin(cfg, _core.vec2vec_sizes(cfg), tr.params(), tr.stats(), tr.disc_params())
+    x, y = _unit(rng, 16, 5), _unit(rng, 16, 7)
+    m = tr.step(x, y, update_disc=False, update_gen=False)
+    o = tw.step(x, y, update_disc=False, update_gen=False)
+    assert m["loss"] == pytest.approx(o["loss"], rel=2e-2)
+    err = _rel(tr.grads(), o["grad"])
+    assert 1e-5 < err < 5e-2, err
+    g, r = tr.grads().astype(np.float64), o["grad"]
+    assert g @ r / np.linalg.norm(g) / np.linalg.norm(r) > 0.999
+
+
+@bf16_ok
+def test_bf16_fit_is_deterministic_and_lowers_the_losses(rng):
+    X, Y = _spaces(rng)
+    kw = dict(steps=12, seed=7, progress=False, precision="bfloat16", **SMALL)
+    a = align.Vec2Vec(**kw).fit(X[:128], Y[128:])
+    b = align.Vec2Vec(**kw).fit(X[:128], Y[128:])
+    np.testing.assert_array_equal(a.params, b.params)
+    f32 = align.Vec2Vec(**{**kw, "precision": "float32"}).fit(X[:128], Y[128:])
+    assert not np.array_equal(a.params, f32.params)
+    assert a.history[-1]["rec"] == pytest.approx(f32.history[-1]["rec"], rel=0.05)
+
+
+def test_precision_is_checked(rng):
+    with pytest.raises(ValueError, match="precision: expected 'float32' or 'bfloat16', got 'fp16'"):
+        align.Vec2Vec(precision="fp16")
+    with pytest.raises(ValueError, match="Vec2VecTrainer: precision must be"):
+        _core.Vec2VecTrainer(TINY, precision=16)

@@ -173,3 +173,14 @@ def _check_number(name: str, value: Any, low: float, high: float = np.inf, integ
         bound = f"> {low}" if low_open else f">= {low}"
         rng = f"{bound}" + (f" and <= {high}" if high != np.inf else "")
         raise ValueError(f"{name}: expected {kind} {rng}, got {value!r}")
+
+
+PRECISIONS = ("float32", "bfloat16")
+
+
+def _check_precision(precision: Any) -> str:
+    """A trained aligner's matmul precision: 'float32' (default) or 'bfloat16' (mixed precision:
+    matmul operands rounded to bfloat16, float32 accumulation, weights and optimiser in float32)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision: expected 'float32' or 'bfloat16', got {precision!r}")
+    return precision

@@ -6,7 +6,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from ._align_base import Aligner, _check_number, _pairs, evaluate
+from ._align_base import Aligner, _check_number, _check_precision, _pairs, evaluate
 
 
 class MLP(Aligner):
@@ -20,6 +20,10 @@ class MLP(Aligner):
     and `restore_best` (the default), the fitted weights are those of the epoch with the lowest
     validation loss (`best_epoch`), not the last epoch's. Weights start as PyTorch's nn.Linear
     does (uniform in +-1/sqrt(fan_in)), drawn from `seed`.
+
+    precision="bfloat16" trains with mixed precision: the matmul operands are rounded to
+    bfloat16 and accumulated in float32 (about twice the float32 matmul rate on CPUs with
+    AVX512-BF16 or AMX); weights, gradients, AdamW and `transform` stay float32.
     """
 
     _kind = "MLP"
@@ -27,7 +31,7 @@ class MLP(Aligner):
     def __init__(self, hidden: int | None = None, layers: int = 3, lr: float = 1e-3, epochs: int = 100,
                  batch_size: int | None = 256, weight_decay: float = 0.01, validation: float = 0.1,
                  seed: int = 0, progress: bool = True, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, restore_best: bool = True):
+                 eps: float = 1e-8, restore_best: bool = True, precision: str = "float32"):
         if hidden is not None:
             _check_number("hidden", hidden, 1, integer=True)
         _check_number("layers", layers, 0, 15, integer=True)
@@ -55,6 +59,7 @@ class MLP(Aligner):
         self.betas = (float(betas[0]), float(betas[1]))
         self.eps = float(eps)
         self.restore_best = bool(restore_best)
+        self.precision = _check_precision(precision)
         self.best_epoch: int | None = None
         self.widths: list[int] | None = None
         self.params: np.ndarray | None = None
@@ -64,7 +69,7 @@ class MLP(Aligner):
         return {"hidden": self.hidden, "layers": self.layers, "lr": self.lr, "epochs": self.epochs,
                 "batch_size": self.batch_size, "weight_decay": self.weight_decay, "validation": self.validation,
                 "seed": self.seed, "progress": self.progress, "betas": list(self.betas), "eps": self.eps,
-                "restore_best": self.restore_best}
+                "restore_best": self.restore_best, "precision": self.precision}
 
     def _state(self) -> dict[str, Any]:
         return {**super()._state(), "widths": self.widths, "history": self.history, "best_epoch": self.best_epoch}
@@ -135,7 +140,7 @@ class MLP(Aligner):
         else:
             Xv = Yv = None
         params = self.init_params(X.shape[1], Y.shape[1])
-        trainer = _core.MLPTrainer(self.widths, params)
+        trainer = _core.MLPTrainer(self.widths, params, precision=self.precision)
         batch = self.batch_size or X.shape[0]
         self.history, self.best_epoch = [], None
         best = None
