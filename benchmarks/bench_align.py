@@ -6,6 +6,10 @@ ridge:   Ridge fit on rows x 768 -> 384 (float32) against numpy.linalg.lstsq and
          normal equations (centre, X^T X + alpha I, X^T Y, solve), same data, same threads.
 mlp:     MLP aligner training steps per second against the same network in PyTorch (CPU).
 vec2vec: vec2vec training steps per second against the same networks in PyTorch (CPU).
+The trained aligners run four ways, alternated: vec2text_c float32 and precision="bfloat16",
+PyTorch float32 and PyTorch under torch.autocast("cpu", dtype=torch.bfloat16) (its
+mixed-precision mode). Each vec2text_c precision is compared with the PyTorch run of the same
+precision, and bfloat16 also with PyTorch float32 (the speed a user gains by switching).
 Ratios > 1 mean vec2text_c is faster. Times are the best of --repeat runs.
 """
 from __future__ import annotations
@@ -31,15 +35,22 @@ def best_of(fn, repeat):
     return min(times)
 
 
-def best_of_pair(fa, fb, repeat):
-    """Best times of two functions run alternately, so a load change on a shared machine hits both."""
-    ta, tb = [], []
+def best_of_all(fns, repeat):
+    """Best time of each function, run round-robin so a load change hits all of them."""
+    times = [[] for _ in fns]
     for _ in range(repeat):
-        for fn, times in ((fa, ta), (fb, tb)):
+        for fn, ts in zip(fns, times):
             t = time.perf_counter()
             fn()
-            times.append(time.perf_counter() - t)
-    return min(ta), min(tb)
+            ts.append(time.perf_counter() - t)
+    return [min(ts) for ts in times]
+
+
+def report(label, steps, t_c32, t_cbf, t_t32, t_tbf):
+    print(f"  {label}: steps/s  vec2text_c f32 {steps / t_c32:7.2f}  bf16 {steps / t_cbf:7.2f} | "
+          f"PyTorch f32 {steps / t_t32:7.2f}  bf16 autocast {steps / t_tbf:7.2f}")
+    print(f"    ratios: f32 vs PyTorch f32 {t_t32 / t_c32:5.2f}x   bf16 vs PyTorch f32 {t_t32 / t_cbf:5.2f}x   "
+          f"bf16 vs PyTorch bf16 autocast {t_tbf / t_cbf:5.2f}x")
 
 
 def bench_ridge(rows, repeat):
@@ -89,10 +100,10 @@ def bench_mlp(repeat, steps=40, batch=256, d_in=768, d_out=384):
     for hidden, layers in [(d_out // 2, 3), (1024, 2)]:
         model = align.MLP(hidden=hidden, layers=layers, seed=0)
         params = model.init_params(d_in, d_out)
-        trainer = _core.MLPTrainer(model.widths, params)
+        trainers = {p: _core.MLPTrainer(model.widths, params, precision=p) for p in ("float32", "bfloat16")}
 
-        def ours():
-            trainer.train_epoch(X, Y, batch, 1e-3, 0.01, 0.9, 0.999, 1e-8, 0)
+        def ours(p):
+            return lambda: trainers[p].train_epoch(X, Y, batch, 1e-3, 0.01, 0.9, 0.999, 1e-8, 0)
 
         mods = []
         for i, (a, b) in enumerate(zip(model.widths[:-1], model.widths[1:])):
@@ -103,19 +114,22 @@ def bench_mlp(repeat, steps=40, batch=256, d_in=768, d_out=384):
         opt = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=0.01)
         Xt, Yt = torch.from_numpy(X), torch.from_numpy(Y)
 
-        def theirs():
-            order = torch.randperm(n)
-            for b0 in range(0, n, batch):
-                idx = order[b0:b0 + batch]
-                opt.zero_grad()
-                torch.nn.functional.mse_loss(net(Xt[idx]), Yt[idx]).backward()
-                opt.step()
+        def theirs(autocast):
+            def run():
+                order = torch.randperm(n)
+                for b0 in range(0, n, batch):
+                    idx = order[b0:b0 + batch]
+                    opt.zero_grad()
+                    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+                        loss = torch.nn.functional.mse_loss(net(Xt[idx]).float(), Yt[idx])
+                    loss.backward()
+                    opt.step()
+            return run
 
-        ours()
-        theirs()
-        t_ours, t_torch = best_of_pair(ours, theirs, repeat)
-        print(f"  widths {model.widths}: vec2text_c {steps / t_ours:8.1f} steps/s, "
-              f"PyTorch {steps / t_torch:8.1f} steps/s, ratio {t_torch / t_ours:5.2f}x")
+        fns = [ours("float32"), ours("bfloat16"), theirs(False), theirs(True)]
+        for fn in fns:
+            fn()
+        report(f"widths {model.widths}", steps, *best_of_all(fns, repeat))
 
 
 def bench_vec2vec(repeat, steps=3):
@@ -130,27 +144,32 @@ def bench_vec2vec(repeat, steps=3):
     print(f"vec2vec training steps (3 discriminators, cycle pass, VSP), torch threads {torch.get_num_threads()}")
     for d1, d2, width, batch in [(768, 384, 1024, 256), (384, 384, 256, 128)]:
         cfg = dict(d1=d1, d2=d2, d_latent=width, d_hidden=width, d_backbone=width, disc_width=width, warmup=10)
-        trainer = _core.Vec2VecTrainer(cfg, seed=0)
-        twin = Twin(cfg, _core.vec2vec_sizes(cfg), trainer.params(), trainer.stats(), trainer.disc_params(),
+        trainers = {p: _core.Vec2VecTrainer(cfg, seed=0, precision=p) for p in ("float32", "bfloat16")}
+        tr = trainers["float32"]
+        twin = Twin(cfg, _core.vec2vec_sizes(cfg), tr.params(), tr.stats(), tr.disc_params(),
                     dtype=torch.float32)
         xs = [rng.standard_normal((batch, d1)).astype(np.float32) for _ in range(steps)]
         ys = [rng.standard_normal((batch, d2)).astype(np.float32) for _ in range(steps)]
         xs = [x / np.linalg.norm(x, axis=1, keepdims=True) for x in xs]
         ys = [y / np.linalg.norm(y, axis=1, keepdims=True) for y in ys]
 
-        def ours():
-            for x, y in zip(xs, ys):
-                trainer.step(x, y)
+        def ours(p):
+            def run():
+                for x, y in zip(xs, ys):
+                    trainers[p].step(x, y)
+            return run
 
-        def theirs():
-            for x, y in zip(xs, ys):
-                twin.step(x, y, keep_grad=False)
+        def theirs(autocast):
+            def run():  # the twin's step runs forward and backward in one call, so both sit under autocast
+                for x, y in zip(xs, ys):
+                    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+                        twin.step(x, y, keep_grad=False)
+            return run
 
-        trainer.step(xs[0], ys[0])
-        twin.step(xs[0], ys[0], keep_grad=False)
-        t_ours, t_torch = best_of_pair(ours, theirs, repeat)
-        print(f"  {d1} <-> {d2}, width {width}, batch {batch}: vec2text_c {steps / t_ours:7.2f} steps/s, "
-              f"PyTorch {steps / t_torch:7.2f} steps/s, ratio {t_torch / t_ours:5.2f}x")
+        fns = [ours("float32"), ours("bfloat16"), theirs(False), theirs(True)]
+        for fn in fns:
+            fn()
+        report(f"{d1} <-> {d2}, width {width}, batch {batch}", steps, *best_of_all(fns, repeat))
 
 
 def main():

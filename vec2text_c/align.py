@@ -15,6 +15,8 @@ recipe: residual MLP adapters and backbone, three discriminators, GAN, cycle and
 Work that grows with the number of rows (Gram and cross products, affine maps, cosine
 matrices, the training steps of MLP and Vec2Vec) runs in the C core on oneDNN with the GIL
 released; the small d x d factorisations (Cholesky, SVD) use LAPACK through NumPy.
+`MLP(precision="bfloat16")` and `Vec2Vec(precision="bfloat16")` train with mixed-precision
+matmuls (bf16 operands, fp32 accumulation and weights) on CPUs with AVX512-BF16 or AMX.
 """
 from __future__ import annotations
 
