@@ -102,6 +102,40 @@ def test_attention_fully_masked_row_is_uniform_not_nan(rng, keys_transposed):
     np.testing.assert_allclose(out, ref, atol=1e-5)
 
 
+@pytest.mark.parametrize(("hd", "Tk"), [(6, 7), (64, 70)])
+@pytest.mark.parametrize("Tq", [1, 3])
+def test_attention_shared_prefixes_read_the_group_leader_and_change_nothing(rng, hd, Tk, Tq):
+    # 3 groups of 4 rows (the beams of 3 examples): each row's keys/values copy its group's first
+    # row up to share_len (as beams descending from one ancestor do), then differ
+    heads, G, groups = 3, 4, 3
+    B = G * groups
+    q = rng.standard_normal((B, Tq, heads * hd), dtype=np.float32)
+    k = rng.standard_normal((B, Tk, heads * hd), dtype=np.float32)
+    v = rng.standard_normal((B, Tk, heads * hd), dtype=np.float32)
+    share = rng.integers(0, Tk + 3, B)  # past the end is allowed: all keys are shared
+    share[::G] = Tk  # the leaders' own entries are not used
+    share[1] = 0
+    for b in range(B):
+        c = min(share[b], Tk)
+        k[b, :c], v[b, :c] = k[b - b % G, :c], v[b - b % G, :c]
+    pb = rng.standard_normal((heads, Tq, Tk), dtype=np.float32)
+    args = dict(heads=heads, scale=1.0, causal=True, pos_bias=pb, keys_transposed=True)
+    own = _core.kernel_attention(q, k, v, **args)
+    shared = _core.kernel_attention(q, k, v, share_len=share, share_group=G, **args)
+    np.testing.assert_array_equal(shared, own)  # bitwise: the same sums in the same order
+    np.testing.assert_allclose(own, _core.kernel_attention(q, k, v, reference=True, **args), atol=1e-5)
+    # the shared positions are really read from the leader: spoil the followers' copies of them
+    spoiled_k, spoiled_v = k.copy(), v.copy()
+    for b in range(B):
+        if b % G:
+            spoiled_k[b, :min(share[b], Tk)] = 1e3
+            spoiled_v[b, :min(share[b], Tk)] = -1e3
+    np.testing.assert_array_equal(
+        _core.kernel_attention(q, spoiled_k, spoiled_v, share_len=share, share_group=G, **args), own)
+    with pytest.raises(ValueError, match="share_len"):
+        _core.kernel_attention(q, k, v, share_len=share[:-1], share_group=G, **args)
+
+
 def test_rmsnorm_matches_reference_and_numpy(rng):
     x = rng.standard_normal((9, 48), dtype=np.float32) * 3
     w = rng.standard_normal(48, dtype=np.float32)

@@ -176,3 +176,18 @@ def test_computing_finished_rows_too_gives_the_same_ids(pair, kw, monkeypatch):
     assert_same_ids(model.generate(ids, mask, max_length=MAX_LENGTH, **kw), want)
     monkeypatch.setenv("VEC2TEXT_C_KEEP_FINISHED", "0")
     assert_same_ids(model.generate(ids, mask, max_length=MAX_LENGTH, **kw), want)
+
+
+@pytest.mark.parametrize("beams", [2, 4])
+def test_reading_shared_prefixes_from_one_row_gives_the_same_ids(pair, beams, monkeypatch):
+    """Beams that descend from one ancestor hold copies of its cache positions; by default the
+    self-attention reads those from the example's first row (less memory traffic).
+    VEC2TEXT_C_OWN_CACHE_ROWS=1 makes every row read its own copy. Same ids either way."""
+    ref, model = pair
+    ids, mask = encoder_inputs()
+    kw = dict(num_beams=beams, num_return_sequences=beams, max_length=MAX_LENGTH)
+    want = reference(ref, input_ids=ids, attention_mask=mask, **kw)
+    monkeypatch.setenv("VEC2TEXT_C_OWN_CACHE_ROWS", "1")
+    assert_same_ids(model.generate(ids, mask, **kw), want)
+    monkeypatch.setenv("VEC2TEXT_C_OWN_CACHE_ROWS", "0")
+    assert_same_ids(model.generate(ids, mask, **kw), want)

@@ -115,12 +115,18 @@ v2t_status v2t_t5_start(void *session, int64_t batch, int64_t beams)
     V2T_TRY(v2t_buffer_reserve(&s->runs, (size_t)(2 * batch) * sizeof(int64_t), "T5 active examples"));
     V2T_TRY(v2t_buffer_reserve(&s->row_map, (size_t)rows * sizeof(int32_t), "T5 active rows"));
     V2T_TRY(v2t_buffer_reserve(&s->ids_c, (size_t)rows * sizeof(int32_t), "T5 active tokens"));
+    V2T_TRY(v2t_buffer_reserve(&s->share, (size_t)(rows * beams) * sizeof(int64_t), "T5 beam ancestry"));
+    V2T_TRY(v2t_buffer_reserve(&s->share_len, (size_t)rows * sizeof(int64_t), "T5 shared prefixes"));
+    memset(s->share.data, 0, (size_t)(rows * beams) * sizeof(int64_t));
+    memset(s->share_len.data, 0, (size_t)rows * sizeof(int64_t));
     v2t_t5_bias_table(m, &m->decoder, 0, M, s->dec_bias.data);
     s->beams = beams;
     s->rows = rows;
     s->pos = 0;
     const char *keep = getenv("VEC2TEXT_C_KEEP_FINISHED");
     s->drop_finished = !(keep && keep[0] && keep[0] != '0');
+    const char *own = getenv("VEC2TEXT_C_OWN_CACHE_ROWS");
+    s->share_prefix = !(own && own[0] && own[0] != '0');
     s->n_active = batch;
     s->n_runs = 1;
     int64_t *runs = s->runs.data;
@@ -182,6 +188,17 @@ static v2t_status reorder_cache(v2t_t5_session *s, const int32_t *parents)
                                 (long long)(e * beams + k), (int)p[k], (long long)e, (long long)(e * beams),
                                 (long long)((e + 1) * beams - 1));
         }
+        /* ancestry: rows with one parent share all `pos` copied positions, others what their
+         * parents shared (share_len is derived from it for the self-attention) */
+        int64_t *sh = (int64_t *)s->share.data + e * beams * beams, *nsh = (int64_t *)tmp;
+        for (int64_t r = 0; r < beams; r++)
+            for (int64_t q = 0; q < beams; q++) {
+                const int64_t pr = p[r] - e * beams, pq = p[q] - e * beams;
+                nsh[r * beams + q] = pr == pq ? pos : sh[pr * beams + pq];
+            }
+        memcpy(sh, nsh, (size_t)(beams * beams) * sizeof(int64_t));
+        for (int64_t r = 0; r < beams; r++)
+            ((int64_t *)s->share_len.data)[e * beams + r] = sh[r * beams];
         if (pos == 0)
             continue;
         memset(need, 0, 2 * (size_t)beams);
@@ -274,6 +291,8 @@ static v2t_status decoder_pass(v2t_t5_session *s, const int32_t *ids, int64_t tq
                 .pos_bias = (const float *)s->dec_bias.data + (M - 1) - pos, .pb_hs = 2 * M - 1, .pb_rs = -1,
                 .mask = NULL, .mask_bs = 0,
                 .out = attn + rc * tq * inner, .o_bs = tq * inner, .o_rs = inner,
+                .share_len = beams > 1 && s->share_prefix ? (const int64_t *)s->share_len.data + rf : NULL,
+                .share_group = beams,
             };
             V2T_TRY(v2t_attention(&sa, &s->scores));
         }

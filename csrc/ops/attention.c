@@ -67,9 +67,11 @@ static void scores_transposed(const float *q, const float *kt, int64_t kds, int6
         scores_block(q, kt + j0, kds, hd, n - j0, s + j0);
 }
 
-/* o[0:hd] = sum_j p[j] v_j in key order, skipping zero weights; 64-wide heads (T5, BERT) keep
- * the sums in registers. */
-static void weighted_values(const float *p, const float *v, int64_t v_rs, int64_t n, int64_t hd, float *o)
+/* o[0:hd] = sum_j p[j] v_j in key order, skipping zero weights, with v_j read from `va` for
+ * j < c and from `vb` for j >= c (the same row stride); 64-wide heads (T5, BERT) keep the sums
+ * in registers. */
+static void weighted_values_split(const float *p, const float *va, const float *vb, int64_t v_rs, int64_t c,
+                                  int64_t n, int64_t hd, float *o)
 {
     if (hd == 64) {
         float acc[64] = {0};
@@ -77,7 +79,7 @@ static void weighted_values(const float *p, const float *v, int64_t v_rs, int64_
             const float pj = p[j];
             if (pj == 0.f)
                 continue;
-            const float *vj = v + j * v_rs;
+            const float *vj = (j < c ? va : vb) + j * v_rs;
 #pragma omp simd
             for (int64_t d = 0; d < 64; d++)
                 acc[d] += pj * vj[d];
@@ -88,7 +90,7 @@ static void weighted_values(const float *p, const float *v, int64_t v_rs, int64_
     memset(o, 0, (size_t)hd * sizeof(float));
     for (int64_t j = 0; j < n; j++)
         if (p[j] != 0.f)
-            axpy(p[j], v + j * v_rs, o, hd);
+            axpy(p[j], (j < c ? va : vb) + j * v_rs, o, hd);
 }
 
 /* Raw scores s[0:end) (masked keys' entries ignored) -> attention weights in place: scale,
@@ -139,26 +141,44 @@ static void attend_head(const v2t_attn_args *a, int64_t b, int64_t h, float *s)
     const int32_t *mask = a->mask ? a->mask + kb * a->mask_bs : NULL;
     const float *kbase = a->k + kb * a->k_bs + h * v2t_attn_key_hs(a);
     const float *vbase = a->v + kb * a->v_bs + h * hd;
+    /* positions [0, shared) come from the group's first row (identical values) */
+    int64_t shared = 0;
+    const float *kshare = kbase, *vshare = vbase;
+    if (a->share_len && kds != 1) {
+        const int64_t lead = b - b % a->share_group;
+        shared = lead == b || a->share_len[b] < 0 ? 0 : a->share_len[b];
+        kshare = a->k + lead * a->k_bs + h * v2t_attn_key_hs(a);
+        vshare = a->v + lead * a->v_bs + h * hd;
+    }
     for (int64_t i = 0; i < tq; i++) {
         const float *q = a->q + b * a->q_bs + i * a->q_rs + h * hd;
         const float *pb = a->pos_bias ? a->pos_bias + h * a->pb_hs + i * a->pb_rs : NULL;
         const int64_t last = a->causal ? i + (tk - tq) : tk - 1;
         const int64_t end = last < tk ? last + 1 : tk;
+        float *o = a->out + b * a->o_bs + i * a->o_rs + h * hd;
         if (kds != 1) {
-            if (end > 0)
-                scores_transposed(q, kbase, kds, hd, end, s);
-        } else {
-            for (int64_t j = 0; j < end; j++)
-                if (!mask || mask[j])
-                    s[j] = dot(q, kbase + j * a->k_rs, hd);
+            const int64_t c = shared < end ? shared : end;
+            if (c > 0)
+                scores_transposed(q, kshare, kds, hd, c, s);
+            if (end > c)
+                scores_transposed(q, kbase + c, kds, hd, end - c, s + c);
+            const int64_t n = softmax_weights(s, end, tk, mask, pb, a->scale);
+            weighted_values_split(s, vshare, vbase, a->v_rs, c < n ? c : n, n, hd, o);
+            continue;
         }
+        for (int64_t j = 0; j < end; j++)
+            if (!mask || mask[j])
+                s[j] = dot(q, kbase + j * a->k_rs, hd);
         const int64_t n = softmax_weights(s, end, tk, mask, pb, a->scale);
-        weighted_values(s, vbase, a->v_rs, n, hd, a->out + b * a->o_bs + i * a->o_rs + h * hd);
+        weighted_values_split(s, vbase, vbase, a->v_rs, 0, n, hd, o);
     }
 }
 
 v2t_status v2t_attention(const v2t_attn_args *a, v2t_buffer *scratch)
 {
+    if (a->share_len && (a->kv_group != 1 || a->share_group < 1))
+        return v2t_fail(V2T_ERR_VALUE, "attention: shared prefixes need kv_group 1 and share_group >= 1, got %lld and %lld",
+                        (long long)a->kv_group, (long long)a->share_group);
     const int64_t pairs = a->batch * a->heads;
     int nthreads = 1;
 #ifdef _OPENMP
@@ -169,16 +189,18 @@ v2t_status v2t_attention(const v2t_attn_args *a, v2t_buffer *scratch)
     const size_t stride = (size_t)(a->tk + 16);
     V2T_TRY(v2t_buffer_reserve(scratch, stride * (size_t)nthreads * sizeof(float), "attention scores"));
     float *scores = scratch->data;
+    /* pairs run (group, head, row in the group): the rows that share a head's keys and values
+     * (cross-attention: the beams of one example; self-attention: their common prefix) follow
+     * each other, so those stay in cache */
+    const int64_t G = a->kv_group > 1 ? a->kv_group : (a->share_len ? a->share_group : 1);
 #pragma omp parallel for num_threads(nthreads) schedule(static) if (nthreads > 1)
     for (int64_t p = 0; p < pairs; p++) {
         int t = 0;
 #ifdef _OPENMP
         t = omp_get_thread_num();
 #endif
-        /* pairs run (key batch, head, query in the group): the queries that share a head's
-         * keys and values (the beams of one example) follow each other, so those stay in cache */
-        const int64_t G = a->kv_group, per_kb = a->heads * G, r = p % per_kb;
-        attend_head(a, p / per_kb * G + r % G, r / G, scores + (size_t)t * stride);
+        const int64_t per_group = a->heads * G, r = p % per_group;
+        attend_head(a, p / per_group * G + r % G, r / G, scores + (size_t)t * stride);
     }
     return V2T_OK;
 }

@@ -94,18 +94,20 @@ exit:
 /* kernel_attention(q[B,Tq,H*dk], k[Bk,Tk,H*dk], v[Bk,Tk,H*dk], heads, scale=1, causal=False,
  *                  pos_bias[H,Tq,Tk]=None, mask[Bk,Tk]=None, reference=False, keys_transposed=False);
  * B = Bk * kv_group; keys_transposed hands the kernels a copy of k laid out [Bk, H, dk, Tk], as the
- * decoder caches hold their keys */
+ * decoder caches hold their keys; share_len (int64 [B], with share_group, transposed keys only)
+ * tells the fast kernel that row b's first share_len[b] keys/values equal its group's first row's */
 static PyObject *kernel_attention(PyObject *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"q",    "k",    "v",         "heads",           "scale", "causal",
-                             "pos_bias", "mask", "reference", "keys_transposed", NULL};
-    PyObject *qo, *ko, *vo, *pbo = Py_None, *mo = Py_None;
-    int heads, causal = 0, reference = 0, transposed = 0;
+                             "pos_bias", "mask", "reference", "keys_transposed", "share_len", "share_group", NULL};
+    PyObject *qo, *ko, *vo, *pbo = Py_None, *mo = Py_None, *so = Py_None;
+    int heads, causal = 0, reference = 0, transposed = 0, share_group = 1;
+    PyArrayObject *share = NULL;
     float scale = 1.f;
     PyArrayObject *q = NULL, *k = NULL, *v = NULL, *pb = NULL, *mask = NULL, *out = NULL;
     PyObject *result = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOi|fpOOpp", kwlist, &qo, &ko, &vo, &heads, &scale, &causal,
-                                     &pbo, &mo, &reference, &transposed))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOi|fpOOppOi", kwlist, &qo, &ko, &vo, &heads, &scale, &causal,
+                                     &pbo, &mo, &reference, &transposed, &so, &share_group))
         return NULL;
     if (!(q = v2t_py_float_array(qo, "q", 3, 3)) || !(k = v2t_py_float_array(ko, "k", 3, 3)) ||
         !(v = v2t_py_float_array(vo, "v", 3, 3)))
@@ -114,6 +116,16 @@ static PyObject *kernel_attention(PyObject *self, PyObject *args, PyObject *kwds
         goto exit;
     if (mo != Py_None && !(mask = v2t_py_ids_array(mo, "mask", 2, 2)))
         goto exit;
+    if (so != Py_None) {
+        share = (PyArrayObject *)PyArray_FROMANY(so, NPY_INT64, 1, 1, NPY_ARRAY_IN_ARRAY);
+        if (!share)
+            goto exit;
+        if (PyArray_DIM(share, 0) != PyArray_DIM(q, 0) || share_group < 1 || PyArray_DIM(q, 0) % share_group) {
+            PyErr_SetString(PyExc_ValueError, "kernel_attention: share_len must have one entry per query row, "
+                                              "in groups of share_group");
+            goto exit;
+        }
+    }
     npy_intp B = PyArray_DIM(q, 0), Tq = PyArray_DIM(q, 1), F = PyArray_DIM(q, 2);
     npy_intp Bk = PyArray_DIM(k, 0), Tk = PyArray_DIM(k, 1);
     if (heads <= 0 || F % heads || PyArray_DIM(k, 2) != F || !PyArray_SAMESHAPE(k, v) || Bk <= 0 || B % Bk ||
@@ -134,6 +146,7 @@ static PyObject *kernel_attention(PyObject *self, PyObject *args, PyObject *kwds
         .pos_bias = pb ? PyArray_DATA(pb) : NULL, .pb_hs = Tq * Tk, .pb_rs = Tk,
         .mask = mask ? PyArray_DATA(mask) : NULL, .mask_bs = Tk,
         .out = PyArray_DATA(out), .o_bs = Tq * F, .o_rs = F,
+        .share_len = share ? PyArray_DATA(share) : NULL, .share_group = share_group,
     };
     v2t_status s = V2T_OK;
     v2t_buffer scratch = {0}, kt = {0};
@@ -172,6 +185,7 @@ exit:
     Py_XDECREF(v);
     Py_XDECREF(pb);
     Py_XDECREF(mask);
+    Py_XDECREF(share);
     Py_XDECREF(out);
     return result;
 }
