@@ -16,7 +16,7 @@ ACTS = {
 
 @pytest.mark.parametrize("act", [0, 1, 2, 3])
 @pytest.mark.parametrize("accumulate", [False, True])
-@pytest.mark.parametrize("M", [1, 7, 64])
+@pytest.mark.parametrize("M", [1, 7, 17, 64, 1043])  # 17 and 1043 (a slab + 19): rows padded to a multiple of 4
 def test_linear_matches_reference_and_numpy(rng, act, accumulate, M):
     x = rng.standard_normal((M, 96), dtype=np.float32)
     w = rng.standard_normal((80, 96), dtype=np.float32) * 0.1
@@ -167,7 +167,7 @@ def _round_bf16(a):
     return u.astype(np.uint32).view(np.float32)
 
 
-@pytest.mark.parametrize("M", [1, 7, 64, 300])
+@pytest.mark.parametrize("M", [1, 7, 17, 64, 300])
 @pytest.mark.parametrize("accumulate", [False, True])
 def test_linear_bf16_matches_bf16_rounded_numpy(rng, M, accumulate):
     # bf16 weights: x and W are rounded to bf16, products accumulate in f32

@@ -116,9 +116,7 @@ v2t_status v2t_t5_start(void *session, int64_t batch, int64_t beams)
     V2T_TRY(v2t_buffer_reserve(&s->row_map, (size_t)rows * sizeof(int32_t), "T5 active rows"));
     V2T_TRY(v2t_buffer_reserve(&s->ids_c, (size_t)rows * sizeof(int32_t), "T5 active tokens"));
     V2T_TRY(v2t_buffer_reserve(&s->share, (size_t)(rows * beams) * sizeof(int64_t), "T5 beam ancestry"));
-    V2T_TRY(v2t_buffer_reserve(&s->share_len, (size_t)rows * sizeof(int64_t), "T5 shared prefixes"));
     memset(s->share.data, 0, (size_t)(rows * beams) * sizeof(int64_t));
-    memset(s->share_len.data, 0, (size_t)rows * sizeof(int64_t));
     v2t_t5_bias_table(m, &m->decoder, 0, M, s->dec_bias.data);
     s->beams = beams;
     s->rows = rows;
@@ -189,7 +187,7 @@ static v2t_status reorder_cache(v2t_t5_session *s, const int32_t *parents)
                                 (long long)((e + 1) * beams - 1));
         }
         /* ancestry: rows with one parent share all `pos` copied positions, others what their
-         * parents shared (share_len is derived from it for the self-attention) */
+         * parents shared (the new table is built in the reorder buffer, unused until below) */
         int64_t *sh = (int64_t *)s->share.data + e * beams * beams, *nsh = (int64_t *)tmp;
         for (int64_t r = 0; r < beams; r++)
             for (int64_t q = 0; q < beams; q++) {
@@ -197,8 +195,6 @@ static v2t_status reorder_cache(v2t_t5_session *s, const int32_t *parents)
                 nsh[r * beams + q] = pr == pq ? pos : sh[pr * beams + pq];
             }
         memcpy(sh, nsh, (size_t)(beams * beams) * sizeof(int64_t));
-        for (int64_t r = 0; r < beams; r++)
-            ((int64_t *)s->share_len.data)[e * beams + r] = sh[r * beams];
         if (pos == 0)
             continue;
         memset(need, 0, 2 * (size_t)beams);
@@ -291,8 +287,9 @@ static v2t_status decoder_pass(v2t_t5_session *s, const int32_t *ids, int64_t tq
                 .pos_bias = (const float *)s->dec_bias.data + (M - 1) - pos, .pb_hs = 2 * M - 1, .pb_rs = -1,
                 .mask = NULL, .mask_bs = 0,
                 .out = attn + rc * tq * inner, .o_bs = tq * inner, .o_rs = inner,
-                .share_len = beams > 1 && s->share_prefix ? (const int64_t *)s->share_len.data + rf : NULL,
-                .share_group = beams,
+                /* row r's shared positions: share[r, 0] (the table is [rows, beams]) */
+                .share_len = beams > 1 && s->share_prefix ? (const int64_t *)s->share.data + rf * beams : NULL,
+                .share_rs = beams, .share_group = beams,
             };
             V2T_TRY(v2t_attention(&sa, &s->scores));
         }

@@ -36,10 +36,9 @@ struct v2t_t5_session {
     v2t_buffer dec_bias;   /* decoder position bias by offset: [heads, 2*max_steps-1] */
     v2t_buffer reorder;    /* one example's cache rows while beams are reordered */
     /* common ancestry of the beams: share[e, r, q] = how many leading cache positions rows r and
-     * q of example e hold as copies of one ancestor (bitwise equal); share_len[row] = that count
-     * against the example's first row, which the self-attention reads those positions from */
-    v2t_buffer share;      /* int64 [batch, beams, beams] */
-    v2t_buffer share_len;  /* int64 [rows] */
+     * q of example e hold as copies of one ancestor (bitwise equal); the self-attention reads
+     * row r's first share[e, r, 0] positions from the example's first row */
+    v2t_buffer share;      /* int64 [batch, beams, beams] = [rows, beams] */
     /* examples still computed (all after start; retire() drops finished ones): the active
      * examples as runs of consecutive examples, and the full row of each computed row */
     int share_prefix;      /* 0 when VEC2TEXT_C_OWN_CACHE_ROWS is set: every row reads its own cache copy */

@@ -146,7 +146,8 @@ static void attend_head(const v2t_attn_args *a, int64_t b, int64_t h, float *s)
     const float *kshare = kbase, *vshare = vbase;
     if (a->share_len && kds != 1) {
         const int64_t lead = b - b % a->share_group;
-        shared = lead == b || a->share_len[b] < 0 ? 0 : a->share_len[b];
+        const int64_t len = a->share_len[b * a->share_rs];
+        shared = lead == b || len < 0 ? 0 : len;
         kshare = a->k + lead * a->k_bs + h * v2t_attn_key_hs(a);
         vshare = a->v + lead * a->v_bs + h * hd;
     }
@@ -176,9 +177,11 @@ static void attend_head(const v2t_attn_args *a, int64_t b, int64_t h, float *s)
 
 v2t_status v2t_attention(const v2t_attn_args *a, v2t_buffer *scratch)
 {
-    if (a->share_len && (a->kv_group != 1 || a->share_group < 1))
-        return v2t_fail(V2T_ERR_VALUE, "attention: shared prefixes need kv_group 1 and share_group >= 1, got %lld and %lld",
-                        (long long)a->kv_group, (long long)a->share_group);
+    if (a->share_len && (a->kv_group != 1 || a->share_group < 1 || a->share_rs < 1))
+        return v2t_fail(V2T_ERR_VALUE,
+                        "attention: shared prefixes need kv_group 1, share_group >= 1 and share_rs >= 1, got %lld, "
+                        "%lld and %lld",
+                        (long long)a->kv_group, (long long)a->share_group, (long long)a->share_rs);
     const int64_t pairs = a->batch * a->heads;
     int nthreads = 1;
 #ifdef _OPENMP

@@ -37,12 +37,13 @@ typedef struct v2t_attn_args {
     int64_t mask_bs;
     float *out; int64_t o_bs, o_rs; /* [batch, tq, heads*head_dim] */
     /* Shared prefixes (optional; kv_group must be 1): rows come in groups of share_group (the
-     * beams of one example) and the keys and values of row b at positions j < share_len[b] are
-     * bitwise equal to those of its group's first row (they were copied from one ancestor). The
+     * beams of one example) and the keys and values of row b at positions j < share_len[b *
+     * share_rs] are bitwise equal to those of its group's first row (they were copied from one
+     * ancestor). The
      * fast kernel then reads them from the first row, which the group's queries have just
      * brought into cache, and runs the work as (group, head, row). The results are identical to
      * reading each row's own copy; the reference kernel ignores these fields. */
-    const int64_t *share_len; int64_t share_group;
+    const int64_t *share_len; int64_t share_rs, share_group;
 } v2t_attn_args;
 
 /* The key layout's head and dimension strides, defaults resolved. */

@@ -4,7 +4,7 @@
 #include <pthread.h>
 #include <string.h>
 
-#include "../core/bf16.h"
+#include "convert.h"
 #include "dnnl_ctx.h"
 
 /* ---- process-wide primitive cache ----
@@ -314,33 +314,27 @@ static void copy_rows(const float *src, int64_t lds, int64_t M, int64_t n, float
 }
 
 /* Row counts seen by oneDNN are bounded so a process keeps a bounded set of primitives per
- * shape: rows go through in slabs of V2T_SLAB; a slab of 16 or more rows that is not a multiple
- * of V2T_ROW_ALIGN is padded with zero rows (staged) to the next multiple; fewer than 16 rows
+ * shape: rows go through in slabs of V2T_SLAB; a slab of V2T_SMALL_ROWS or more rows that is not
+ * a multiple of V2T_ROW_ALIGN is padded with zero rows (staged) to the next multiple; fewer rows
  * run as they are. That is at most 253 + 15 primitives per weight shape, created when a row
  * count first occurs. The alignment is 4, not 16: beam search with 4 beams computes 4 rows per
  * active example, so its decoder steps never pad or stage (measured 5-6 % faster on the full
  * loop than padding to 16). */
 #define V2T_SLAB 1024
 #define V2T_ROW_ALIGN 4
-
-/* bf16 weights: the f32 input rows are rounded to bf16 (round to nearest even) into the staging
- * buffer, so oneDNN runs a bf16 x bf16 -> f32 matmul (AMX where the CPU has it). */
-static void rows_to_bf16(const float *src, int64_t lds, int64_t M, int64_t n, uint16_t *dst)
-{
-    for (int64_t m = 0; m < M; m++)
-        for (int64_t k = 0; k < n; k++)
-            dst[m * n + k] = v2t_f32_to_bf16(src[m * lds + k]);
-}
+#define V2T_SMALL_ROWS 16
 
 static v2t_status forward_slab(const v2t_linear *l, v2t_exec *ex, const float *x, int64_t ldx, int64_t M, float *y,
                                int64_t ldy)
 {
-    int64_t padded = M < 16 ? M : (M + V2T_ROW_ALIGN - 1) / V2T_ROW_ALIGN * V2T_ROW_ALIGN;
+    int64_t padded = M < V2T_SMALL_ROWS ? M : (M + V2T_ROW_ALIGN - 1) / V2T_ROW_ALIGN * V2T_ROW_ALIGN;
     const void *src = x;
     if (l->dtype == V2T_DT_BF16) {
         V2T_TRY(v2t_buffer_reserve(&ex->stage_in, (size_t)(padded * l->in) * sizeof(uint16_t), "bf16 matmul input"));
+        /* bf16 weights: the f32 input rows are rounded to bf16 (nearest even) into the staging
+         * buffer, so oneDNN runs a bf16 x bf16 -> f32 matmul (AMX where the CPU has it) */
         uint16_t *xs = ex->stage_in.data;
-        rows_to_bf16(x, ldx, M, l->in, xs);
+        v2t_pack_bf16(x, ldx, 0, M, l->in, xs);
         memset(xs + M * l->in, 0, (size_t)((padded - M) * l->in) * sizeof(uint16_t));
         src = xs;
     } else if (ldx != l->in || padded != M) {

@@ -146,7 +146,7 @@ static PyObject *kernel_attention(PyObject *self, PyObject *args, PyObject *kwds
         .pos_bias = pb ? PyArray_DATA(pb) : NULL, .pb_hs = Tq * Tk, .pb_rs = Tk,
         .mask = mask ? PyArray_DATA(mask) : NULL, .mask_bs = Tk,
         .out = PyArray_DATA(out), .o_bs = Tq * F, .o_rs = F,
-        .share_len = share ? PyArray_DATA(share) : NULL, .share_group = share_group,
+        .share_len = share ? PyArray_DATA(share) : NULL, .share_rs = 1, .share_group = share_group,
     };
     v2t_status s = V2T_OK;
     v2t_buffer scratch = {0}, kt = {0};
