@@ -78,8 +78,7 @@ def bench_ridge(rows, repeat):
     W = ours()
     ref = normal_equations().astype(np.float64)
     err = np.abs(W - ref).max() / np.abs(ref).max()
-    t_ours = best_of(ours, repeat)
-    t_ne = best_of(normal_equations, repeat)
+    t_ours, t_ne = best_of_all([ours, normal_equations], 2 * repeat)  # alternating: load changes hit both
     t_ls = best_of(lstsq, max(1, repeat // 2))
     print(f"ridge fit {rows} x 768 -> 384 (float32), max rel. diff to NumPy normal equations {err:.1e}")
     print(f"  vec2text_c Ridge       {t_ours * 1e3:9.1f} ms")

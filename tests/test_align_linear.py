@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from vec2text_c import _core, align
+from vec2text_c._align_base import _finite_col_mean
 
 
 def _orthogonal(rng, d):
@@ -39,12 +40,14 @@ def _numpy_scores(P, T, chunk):
 
 
 def test_moment_kernels_match_numpy(rng):
-    # more rows than one streamed chunk (4096 and 8192) and more columns than one Gram block (256)
+    # more rows than one streamed chunk (4096) and more columns than one Gram block (128 and 256)
     X = (rng.standard_normal((8500, 300)) + 2).astype(np.float32)
     Y = rng.standard_normal((8500, 70)).astype(np.float32)
     X64, Y64 = X.astype(np.float64), Y.astype(np.float64)
     mx, my = _core.align_col_mean(X), _core.align_col_mean(Y)
     np.testing.assert_allclose(mx, X64.mean(0), atol=1e-6)
+    wide = rng.standard_normal((30, 2100)).astype(np.float32)  # two column passes of the means (2048 + 52)
+    np.testing.assert_allclose(_core.align_col_mean(wide), wide.astype(np.float64).mean(0), rtol=1e-6, atol=1e-7)
     Xc, Yc = X64 - mx, Y64 - my
     XtX, XtY = Xc.T @ Xc, Xc.T @ Yc
     G = _core.align_cross_product(X, X, mx, mx)
@@ -67,9 +70,10 @@ def test_moment_kernels_match_numpy(rng):
     b = rng.standard_normal(70).astype(np.float32)
     np.testing.assert_allclose(_core.align_affine(X, W, b), X64 @ W + b, rtol=1e-5, atol=1e-3)
     A = Xc.T @ Xc + np.eye(300)
-    B = rng.standard_normal((300, 5))
-    np.testing.assert_allclose(_core.align_cholesky_solve(np.linalg.cholesky(A), B), np.linalg.solve(A, B),
-                               rtol=1e-9, atol=1e-12)
+    for k in (5, 150):  # one partial column block; four full blocks and a partial one, over the team
+        B = rng.standard_normal((300, k))
+        np.testing.assert_allclose(_core.align_cholesky_solve(np.linalg.cholesky(A), B), np.linalg.solve(A, B),
+                                   rtol=1e-9, atol=1e-12)
 
 
 def test_retrieval_ranks_match_numpy(rng):
@@ -218,6 +222,12 @@ def test_bad_input_raises_clear_errors(rng, cls):
     bad[2, 0] = np.inf
     with pytest.raises(ValueError, match="Y: expected finite values, found Inf"):
         cls().fit(X, bad)
+    bad[3, 0] = -np.inf  # +inf and -inf in one column: the checking sum is NaN, still caught
+    with pytest.raises(ValueError, match="Y: expected finite values, found Inf at row 2, column 0"):
+        cls(**{"fit_intercept" if cls is align.Ridge else "center": False}).fit(X, bad)
+    huge = X.copy()
+    huge[:2, 1] = 3e38  # finite; a float32 column sum would overflow, the double sum the check uses does not
+    np.testing.assert_allclose(_finite_col_mean(huge, "X"), huge.astype(np.float64).mean(0), rtol=1e-6)
     with pytest.raises(TypeError, match="X: expected a floating-point array"):
         cls().fit(X.astype(np.int64), Y)
     with pytest.raises(ValueError, match=r"X: expected a 2-D array"):

@@ -13,8 +13,11 @@ from . import _align_io, _core
 # ---------------------------------------------------------------- input checks
 
 
-def _matrix(a: Any, name: str, dim: int | None = None) -> np.ndarray:
-    """`a` as a C-contiguous float32 [n, d] array of finite values, or a clear error."""
+def _matrix(a: Any, name: str, dim: int | None = None, check_finite: bool = True) -> np.ndarray:
+    """`a` as a C-contiguous float32 [n, d] array of finite values, or a clear error.
+
+    check_finite=False leaves the finite check to the caller, who must then call
+    `_finite_col_mean` (one C pass that checks and averages) or `_require_finite`."""
     if a is None:
         raise TypeError(f"{name}: expected a 2-D float array of embeddings, got None")
     arr = np.asarray(a)
@@ -26,17 +29,33 @@ def _matrix(a: Any, name: str, dim: int | None = None) -> np.ndarray:
         raise ValueError(f"{name}: expected {dim} columns (the dimension this aligner was fitted on), "
                          f"got shape {tuple(arr.shape)}")
     arr = np.ascontiguousarray(arr, dtype=np.float32)
+    if check_finite:
+        _require_finite(arr, name)
+    return arr
+
+
+def _require_finite(arr: np.ndarray, name: str) -> None:
     finite = np.isfinite(arr)
     if not finite.all():
         r, c = np.argwhere(~finite)[0]
         what = "NaN" if np.isnan(arr[r, c]) else "Inf"
         raise ValueError(f"{name}: expected finite values, found {what} at row {r}, column {c}")
-    return arr
 
 
-def _pairs(X: Any, Y: Any, min_rows: int = 2) -> tuple[np.ndarray, np.ndarray]:
-    X = _matrix(X, "X")
-    Y = _matrix(Y, "Y")
+def _finite_col_mean(arr: np.ndarray, name: str) -> np.ndarray:
+    """Column means of a float32 [n, d] array, raising `_require_finite`'s error on NaN or Inf.
+
+    The means are summed in double precision: a sum of finite float32 values cannot overflow a
+    double, so a mean is finite exactly when its column is, and one pass does both jobs."""
+    mean = _core.align_col_mean(arr)
+    if not np.isfinite(mean).all():
+        _require_finite(arr, name)
+    return mean
+
+
+def _pairs(X: Any, Y: Any, min_rows: int = 2, check_finite: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    X = _matrix(X, "X", check_finite=check_finite)
+    Y = _matrix(Y, "Y", check_finite=check_finite)
     if X.shape[0] != Y.shape[0]:
         raise ValueError(f"X and Y must hold the same texts row by row: X has {X.shape[0]} rows, "
                          f"Y has {Y.shape[0]}")

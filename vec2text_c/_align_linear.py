@@ -6,7 +6,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from ._align_base import Aligner, _cholesky, _pairs
+from ._align_base import Aligner, _cholesky, _finite_col_mean, _pairs
 
 
 class _AffineAligner(Aligner):
@@ -60,14 +60,15 @@ class Ridge(_AffineAligner):
 
     def fit(self, X: Any, Y: Any) -> Ridge:
         """Fit on paired rows X [n, d_in], Y [n, d_out]. Returns self."""
-        X, Y = _pairs(X, Y)
+        X, Y = _pairs(X, Y, check_finite=False)
+        mx, my = _finite_col_mean(X, "X"), _finite_col_mean(Y, "Y")  # the finite check; the means if centring
+        if not self.fit_intercept:
+            mx = my = None
         n, d1 = X.shape
         need = d1 + (1 if self.fit_intercept else 0)
         if self.alpha == 0 and n < need:
             raise ValueError(f"X: too few rows for least squares without regularisation: {n} rows for {d1} input "
                              f"dimensions (need at least {need}); pass alpha > 0")
-        mx = _core.align_col_mean(X) if self.fit_intercept else None
-        my = _core.align_col_mean(Y) if self.fit_intercept else None
         if n >= d1:
             G, C = _core.align_gram_and_cross(X, Y, mx, my)
             G = G.astype(np.float64)
@@ -105,15 +106,16 @@ class Procrustes(_AffineAligner):
 
     def fit(self, X: Any, Y: Any) -> Procrustes:
         """Fit on paired rows X [n, d_in], Y [n, d_out]. Returns self."""
-        X, Y = _pairs(X, Y)
+        X, Y = _pairs(X, Y, check_finite=False)
+        mx, my = _finite_col_mean(X, "X"), _finite_col_mean(Y, "Y")  # the finite check; the means if centring
+        if not self.center:
+            mx = my = None
         n, d1 = X.shape
         d2 = Y.shape[1]
         k = min(d1, d2)
         if n < k:
             raise ValueError(f"X: too few rows for Procrustes: {n} rows cannot determine a rotation of "
                              f"{k} dimensions (need at least {k}); use Ridge for few pairs")
-        mx = _core.align_col_mean(X) if self.center else None
-        my = _core.align_col_mean(Y) if self.center else None
         M = _core.align_cross_product(X, Y, mx, my).astype(np.float64)
         U, S, Vt = np.linalg.svd(M, full_matrices=False)
         W = U @ Vt

@@ -9,16 +9,25 @@
 #define CHUNK_ROWS 4096
 /* Column block width of the symmetric Gram product. */
 #define GRAM_BLOCK 256
-/* Rows per chunk of the combined Gram and cross product (a [rows, d1 + d2] buffer). */
-#define GRAM_CHUNK_ROWS 8192
+/* The combined Gram and cross product (v2t_gram_and_cross) centres [rows, d1 + d2] chunks and
+ * multiplies them in a staircase of 128-column blocks. Against 8192-row chunks and a two-block
+ * split, at 100k x (768 + 384): 638-674 ms against 739-765 ms (min-median of 6): 13% fewer
+ * FLOPs, and the centred chunk (18 MiB) stays nearer the cache for the products that read it. */
+#define GRAM_CHUNK_ROWS 4096
+#define GRAM_STAIR_COLS 128
+
+/* Columns per pass of the means: 2048 double accumulators (16 KiB) stay in L1, and embedding
+ * widths up to 2048 are read in one sequential sweep (two narrower sweeps over the same rows
+ * took 70 ms against 11.5 ms for one at 100k x 768: strided partial-row reads stall). */
+#define MEAN_BLOCK 2048
 
 // x: [n, d] (ldx) -> mean: [d]
 void v2t_col_mean(const float *x, int64_t ldx, int64_t n, int64_t d, float *mean)
 {
-    double acc[512];
-    for (int64_t c0 = 0; c0 < d; c0 += 512) {
-        int64_t w = d - c0 < 512 ? d - c0 : 512;
-        memset(acc, 0, sizeof acc);
+    double acc[MEAN_BLOCK];
+    for (int64_t c0 = 0; c0 < d; c0 += MEAN_BLOCK) {
+        int64_t w = d - c0 < MEAN_BLOCK ? d - c0 : MEAN_BLOCK;
+        memset(acc, 0, (size_t)w * sizeof(double));
         for (int64_t i = 0; i < n; i++) {
             const float *r = x + i * ldx + c0;
             for (int64_t j = 0; j < w; j++)
@@ -116,9 +125,12 @@ v2t_status v2t_gram_and_cross(v2t_exec *ex, const float *x, const float *mx, int
                               const float *my, int64_t d2, int64_t n, float *gram, float *cross)
 {
     const int64_t dz = d1 + d2;
-    /* Split point of the Gram columns: the block [0, h) x [0, h) and the columns [h, dz) of
-     * the rows [0, d1) are multiplied; the block [h, d1) x [0, h) is the mirror of one above. */
-    const int64_t h = d1 >= 128 ? (d1 / 2 + 63) / 64 * 64 : 0;
+    /* Column blocks of width hb over z = [x | y]; block q < nb - 1 multiplies the rows
+     * [0, (q + 1) hb) of z^T by its columns, the last block all d1 rows by the columns
+     * [(nb - 1) hb, dz) (the rest of the Gram and the whole cross product). Gram entries below
+     * the block staircase are mirrors of entries above it. */
+    const int64_t hb = d1 >= 2 * GRAM_STAIR_COLS ? GRAM_STAIR_COLS : d1;
+    const int64_t nb = (d1 + hb - 1) / hb;
     const int64_t chunk = n < GRAM_CHUNK_ROWS ? (n > 0 ? n : 1) : GRAM_CHUNK_ROWS;
     float *z = NULL, *o = NULL;
     v2t_status s = V2T_OK;
@@ -134,15 +146,18 @@ v2t_status v2t_gram_and_cross(v2t_exec *ex, const float *x, const float *mx, int
             for (int64_t j = 0; j < d2; j++)
                 zr[d1 + j] = my ? yr[j] - my[j] : yr[j];
         }
-        // o[0:h, 0:h] += z[:, 0:h]^T z[:, 0:h];  o[0:d1, h:dz] += z[:, 0:d1]^T z[:, h:dz]
-        if (h > 0)
-            V2T_CHECK(s, v2t_gemm(ex, 1, 0, h, h, rows, 1.f, z, dz, z, dz, 1.f, o, dz), done);
-        V2T_CHECK(s, v2t_gemm(ex, 1, 0, d1, dz - h, rows, 1.f, z, dz, z + h, dz, 1.f, o + h, dz), done);
+        for (int64_t q = 0; q < nb; q++) {
+            // o[0:m, c0:c1] += z[:, 0:m]^T z[:, c0:c1]
+            const int64_t c0 = q * hb, c1 = q + 1 < nb ? c0 + hb : dz, m = q + 1 < nb ? c1 : d1;
+            V2T_CHECK(s, v2t_gemm(ex, 1, 0, m, c1 - c0, rows, 1.f, z, dz, z + c0, dz, 1.f, o + c0, dz), done);
+        }
         V2T_CHECK(s, v2t_poll_interrupt(), done);
     }
     for (int64_t i = 0; i < d1; i++) {
-        for (int64_t j = 0; j < d1; j++)
-            gram[i * d1 + j] = i >= h && j < h ? o[j * dz + i] : o[i * dz + j];
+        for (int64_t j = 0; j < d1; j++) {
+            const int64_t qj = j / hb < nb - 1 ? j / hb : nb - 1; /* block of column j */
+            gram[i * d1 + j] = i >= (qj + 1) * hb ? o[j * dz + i] : o[i * dz + j];
+        }
         memcpy(cross + i * d2, o + i * dz + d1, (size_t)d2 * sizeof(float));
     }
 done:
