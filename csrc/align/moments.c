@@ -5,15 +5,12 @@
 
 #include "../core/interrupt.h"
 
-/* Rows per streamed chunk: large enough for full-speed matmuls, small enough to stay cheap. */
+/* Rows per streamed chunk: large enough for full-speed matmuls, small enough that a centred
+ * [4096, d1 + d2] chunk (18 MiB at 768 + 384) stays within L3 for the products that read it. */
 #define CHUNK_ROWS 4096
-/* Column block width of the symmetric Gram product. */
-#define GRAM_BLOCK 256
-/* The combined Gram and cross product (v2t_gram_and_cross) centres [rows, d1 + d2] chunks and
- * multiplies them in a staircase of 128-column blocks. Against 8192-row chunks and a two-block
- * split, at 100k x (768 + 384): 638-674 ms against 739-765 ms (min-median of 6): 13% fewer
- * FLOPs, and the centred chunk (18 MiB) stays nearer the cache for the products that read it. */
-#define GRAM_CHUNK_ROWS 4096
+/* Gram products run as a staircase of 128-column blocks (stair_products). Against 8192-row
+ * chunks and a two-block split, at 100k x (768 + 384): 638-674 ms against 739-765 ms
+ * (min-median of 6), 13 % fewer FLOPs. */
 #define GRAM_STAIR_COLS 128
 
 /* Columns per pass of the means: 2048 double accumulators (16 KiB) stay in L1, and embedding
@@ -62,6 +59,33 @@ static const float *chunk_view(const float *x, int64_t ldx, const float *mean, i
     return buf;
 }
 
+/* The Gram staircase over the columns of z (row stride ldz): with blocks of width hb, block
+ * q < nb - 1 multiplies the rows [0, (q + 1) hb) of z^T by its columns, the last block all d1
+ * rows by the columns [(nb - 1) hb, dz) (the rest of the [d1, d1] Gram and, when dz > d1, the
+ * cross product with the columns after d1). o (row stride ldo) accumulates. */
+static int64_t stair_width(int64_t d1) { return d1 >= 2 * GRAM_STAIR_COLS ? GRAM_STAIR_COLS : d1; }
+
+static v2t_status stair_products(v2t_exec *ex, const float *z, int64_t ldz, int64_t rows, int64_t d1, int64_t dz,
+                                 float *o, int64_t ldo)
+{
+    const int64_t hb = stair_width(d1), nb = (d1 + hb - 1) / hb;
+    for (int64_t q = 0; q < nb; q++) {
+        // o[0:m, c0:c1] += z[:, 0:m]^T z[:, c0:c1]
+        const int64_t c0 = q * hb, c1 = q + 1 < nb ? c0 + hb : dz, m = q + 1 < nb ? c1 : d1;
+        V2T_TRY(v2t_gemm(ex, 1, 0, m, c1 - c0, rows, 1.f, z, ldz, z + c0, ldz, 1.f, o + c0, ldo));
+    }
+    return V2T_OK;
+}
+
+/* Gram entry (i, j) from the staircase's accumulator: entries below the staircase were not
+ * computed and are the mirrors of entries above it. */
+static inline float stair_entry(const float *o, int64_t ldo, int64_t d1, int64_t i, int64_t j)
+{
+    const int64_t hb = stair_width(d1), nb = (d1 + hb - 1) / hb;
+    const int64_t qj = j / hb < nb - 1 ? j / hb : nb - 1; /* block of column j */
+    return i >= (qj + 1) * hb ? o[j * ldo + i] : o[i * ldo + j];
+}
+
 static v2t_status gram_symmetric(v2t_exec *ex, const float *x, int64_t ldx, const float *mx, int64_t d, int64_t n,
                                  float *out)
 {
@@ -74,17 +98,13 @@ static v2t_status gram_symmetric(v2t_exec *ex, const float *x, int64_t ldx, cons
     for (int64_t r0 = 0; r0 < n; r0 += chunk) {
         int64_t rows = n - r0 < chunk ? n - r0 : chunk, ld;
         const float *z = chunk_view(x, ldx, mx, r0, rows, d, buf, &ld);
-        /* Upper block triangle: out[0:j1, j0:j1] += z[:, 0:j1]^T z[:, j0:j1]. */
-        for (int64_t j0 = 0; j0 < d; j0 += GRAM_BLOCK) {
-            int64_t j1 = j0 + GRAM_BLOCK < d ? j0 + GRAM_BLOCK : d;
-            V2T_CHECK(s, v2t_gemm(ex, 1, 0, j1, j1 - j0, rows, 1.f, z, ld, z + j0, ld, 1.f, out + j0, d), done);
-        }
+        V2T_CHECK(s, stair_products(ex, z, ld, rows, d, d, out, d), done);
         V2T_CHECK(s, v2t_poll_interrupt(), done);
     }
-    /* Mirror: every block below the diagonal band is the transpose of one above it. */
+    /* in place: an entry below the staircase reads one above it, which is never written */
     for (int64_t i = 0; i < d; i++)
-        for (int64_t j = (i / GRAM_BLOCK + 1) * GRAM_BLOCK; j < d; j++)
-            out[j * d + i] = out[i * d + j];
+        for (int64_t j = 0; j < i; j++)
+            out[i * d + j] = stair_entry(out, d, d, i, j);
 done:
     v2t_free(buf);
     return s;
@@ -125,13 +145,7 @@ v2t_status v2t_gram_and_cross(v2t_exec *ex, const float *x, const float *mx, int
                               const float *my, int64_t d2, int64_t n, float *gram, float *cross)
 {
     const int64_t dz = d1 + d2;
-    /* Column blocks of width hb over z = [x | y]; block q < nb - 1 multiplies the rows
-     * [0, (q + 1) hb) of z^T by its columns, the last block all d1 rows by the columns
-     * [(nb - 1) hb, dz) (the rest of the Gram and the whole cross product). Gram entries below
-     * the block staircase are mirrors of entries above it. */
-    const int64_t hb = d1 >= 2 * GRAM_STAIR_COLS ? GRAM_STAIR_COLS : d1;
-    const int64_t nb = (d1 + hb - 1) / hb;
-    const int64_t chunk = n < GRAM_CHUNK_ROWS ? (n > 0 ? n : 1) : GRAM_CHUNK_ROWS;
+    const int64_t chunk = n < CHUNK_ROWS ? (n > 0 ? n : 1) : CHUNK_ROWS;
     float *z = NULL, *o = NULL;
     v2t_status s = V2T_OK;
     V2T_CHECK(s, v2t_alloc((void **)&z, (size_t)chunk * (size_t)dz * sizeof(float), "centred row chunk"), done);
@@ -146,18 +160,12 @@ v2t_status v2t_gram_and_cross(v2t_exec *ex, const float *x, const float *mx, int
             for (int64_t j = 0; j < d2; j++)
                 zr[d1 + j] = my ? yr[j] - my[j] : yr[j];
         }
-        for (int64_t q = 0; q < nb; q++) {
-            // o[0:m, c0:c1] += z[:, 0:m]^T z[:, c0:c1]
-            const int64_t c0 = q * hb, c1 = q + 1 < nb ? c0 + hb : dz, m = q + 1 < nb ? c1 : d1;
-            V2T_CHECK(s, v2t_gemm(ex, 1, 0, m, c1 - c0, rows, 1.f, z, dz, z + c0, dz, 1.f, o + c0, dz), done);
-        }
+        V2T_CHECK(s, stair_products(ex, z, dz, rows, d1, dz, o, dz), done);
         V2T_CHECK(s, v2t_poll_interrupt(), done);
     }
     for (int64_t i = 0; i < d1; i++) {
-        for (int64_t j = 0; j < d1; j++) {
-            const int64_t qj = j / hb < nb - 1 ? j / hb : nb - 1; /* block of column j */
-            gram[i * d1 + j] = i >= (qj + 1) * hb ? o[j * dz + i] : o[i * dz + j];
-        }
+        for (int64_t j = 0; j < d1; j++)
+            gram[i * d1 + j] = stair_entry(o, dz, d1, i, j);
         memcpy(cross + i * d2, o + i * dz + d1, (size_t)d2 * sizeof(float));
     }
 done:
