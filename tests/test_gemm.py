@@ -70,6 +70,18 @@ def test_pack_bf16_matches_reference_and_numpy(rng, trans, shape):
     np.testing.assert_array_equal(fast, ref)
 
 
+@pytest.mark.parametrize("shape", [(1, 1), (1, 40), (8, 8), (31, 33), (64, 96), (300, 260), (1024, 384)])
+def test_transpose_matches_reference_and_numpy(rng, shape):
+    # (64, 96) and (1024, 384) are whole 32 x 32 tiles (the register path); the others cut tiles at the edge
+    a = rng.standard_normal(shape, dtype=np.float32)
+    a.flat[:3] = [np.nan, -0.0, np.inf]
+    fast = _core.kernel_transpose(a)
+    ref = _core.kernel_transpose(a, reference=True)
+    assert fast.shape == shape[::-1] and fast.flags.c_contiguous
+    np.testing.assert_array_equal(ref, a.T)
+    assert fast.tobytes() == np.ascontiguousarray(a.T).tobytes()  # bit for bit, NaN and -0.0 included
+
+
 bf16_ok = pytest.mark.skipif(not _core.gemm_bf16_supported(), reason="this CPU has no bf16 matmuls (AVX512-BF16/AMX)")
 
 

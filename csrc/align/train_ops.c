@@ -58,22 +58,6 @@ v2t_status v2t_dense_forward_t(v2t_exec *ex, const float *x, int64_t ldx, int64_
     return v2t_gemm(ex, 0, 0, B, out, in, 1.f, x, ldx, wt, out, b ? 1.f : 0.f, y, ldy);
 }
 
-void v2t_transpose(const float *a, int64_t rows, int64_t cols, float *out)
-{
-    enum { T = 32 };
-    const int64_t row_tiles = (rows + T - 1) / T;
-#pragma omp parallel for schedule(static) if (rows * cols >= V2T_PAR_MIN)
-    for (int64_t it = 0; it < row_tiles; it++) {
-        const int64_t i0 = it * T, i1 = i0 + T < rows ? i0 + T : rows;
-        for (int64_t j0 = 0; j0 < cols; j0 += T) {
-            const int64_t j1 = j0 + T < cols ? j0 + T : cols;
-            for (int64_t j = j0; j < j1; j++)
-                for (int64_t i = i0; i < i1; i++)
-                    out[j * rows + i] = a[i * cols + j];
-        }
-    }
-}
-
 v2t_status v2t_dense_backward(v2t_exec *ex, const float *x, int64_t ldx, const float *dy, int64_t B, int64_t in,
                               int64_t out, const float *w, float *dw, float *db, int accumulate, float *dx,
                               int accumulate_dx)

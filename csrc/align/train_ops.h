@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "../ops/gemm.h"
+#include "../ops/transpose.h" /* v2t_transpose, for the transposed weight copies */
 
 /* Element-wise loops over at least this many elements split over the OpenMP team (oneDNN's
  * threads); smaller ones stay on the calling thread, where waking the team costs more than it
@@ -52,9 +53,6 @@ v2t_status v2t_dense_forward(v2t_exec *ex, const float *x, int64_t ldx, int64_t 
 // (a plain-layout product: oneDNN runs it faster than reading w [out, in] through swapped strides)
 v2t_status v2t_dense_forward_t(v2t_exec *ex, const float *x, int64_t ldx, int64_t B, int64_t in, const float *wt,
                                const float *b, int64_t out, float *y, int64_t ldy);
-
-// a: [rows, cols] -> out: [cols, rows]
-void v2t_transpose(const float *a, int64_t rows, int64_t cols, float *out);
 
 // x: [B, in] (ldx), dy: [B, out], w: [out, in]
 //   -> dw: [out, in] = dy^T x (+= when accumulate), db: [out] = sum_rows dy (+= when accumulate; NULL: skip),

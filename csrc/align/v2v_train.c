@@ -327,13 +327,9 @@ v2t_status v2t_v2v_step(v2t_v2v_trainer *t, const float *x, const float *y, int6
     V2T_TRY(mod_bwd(t, V2T_V2V_A1, TP_A1_1, sb.gz, NULL));
 #undef OUT_BACK
 
-    /* 6. clip and update */
-    double norm = 0.0;
-    for (int64_t i = 0; i < m->n_params; i++)
-        norm += (double)t->grads[i] * t->grads[i];
-    metrics[V2T_V2V_M_GRAD_NORM] = sqrt(norm);
+    /* 6. clip (the norm before clipping is the reported one) and update */
+    metrics[V2T_V2V_M_GRAD_NORM] = v2t_clip_grad_norm(t->grads, m->n_params, update_gen ? c->max_grad_norm : 0.0);
     if (update_gen) {
-        v2t_clip_grad_norm(t->grads, m->n_params, c->max_grad_norm);
         t->step++;
         v2t_adam_config ac = {warm_lr(c->lr_gen, t->step, c->warmup), c->beta1, c->beta2, c->eps_gen, 0.f};
         v2t_adamw_step(&ac, t->step, t->params, t->grads, t->adam_m, t->adam_v, m->n_params);

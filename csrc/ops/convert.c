@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "../core/bf16.h"
+#include "transpose.h"
 
 /* The rounding of core/bf16.h written branch-free, so the loops below vectorise. */
 static inline uint16_t to_bf16(float f)
@@ -15,7 +16,7 @@ static inline uint16_t to_bf16(float f)
     return (uint16_t)((u & 0x7fffffffu) > 0x7f800000u ? quiet : rounded);
 }
 
-enum { TILE = 32, PAR_MIN = 1 << 16 /* elements below which one thread does it all */ };
+enum { TILE = V2T_TRANSPOSE_TILE, PAR_MIN = 1 << 16 /* elements below which one thread does it all */ };
 
 void v2t_pack_bf16(const float *src, int64_t lds, int trans, int64_t rows, int64_t cols, uint16_t *dst)
 {
@@ -32,17 +33,21 @@ void v2t_pack_bf16(const float *src, int64_t lds, int trans, int64_t rows, int64
         }
         return;
     }
-    /* transposed: TILE x TILE blocks, so both the reads and the writes stay within a few lines */
+    /* transposed: each TILE x TILE block of src goes through registers into a local tile
+     * (ops/transpose.h), whose rows are then rounded like the plain case */
     const int64_t row_tiles = (rows + TILE - 1) / TILE;
 #pragma omp parallel for schedule(static) if (par)
     for (int64_t rt = 0; rt < row_tiles; rt++) {
-        const int64_t r0 = rt * TILE, r1 = r0 + TILE < rows ? r0 + TILE : rows;
+        float tile[TILE * TILE];
+        const int64_t r0 = rt * TILE, nr = rows - r0 < TILE ? rows - r0 : TILE;
         for (int64_t c0 = 0; c0 < cols; c0 += TILE) {
-            const int64_t c1 = c0 + TILE < cols ? c0 + TILE : cols;
-            for (int64_t c = c0; c < c1; c++) {
-                const float *s = src + c * lds;
-                for (int64_t r = r0; r < r1; r++)
-                    dst[r * cols + c] = to_bf16(s[r]);
+            const int64_t nc = cols - c0 < TILE ? cols - c0 : TILE;
+            v2t_transpose_tile(src + c0 * lds + r0, lds, nc, nr, tile, TILE);
+            for (int64_t r = 0; r < nr; r++) {
+                const float *s = tile + r * TILE;
+                uint16_t *d = dst + (r0 + r) * cols + c0;
+                for (int64_t c = 0; c < nc; c++)
+                    d[c] = to_bf16(s[c]);
             }
         }
     }

@@ -7,6 +7,7 @@
 #include "ops/gemm.h"
 #include "ops/linear.h"
 #include "ops/norm.h"
+#include "ops/transpose.h"
 
 /* kernel_linear(x[M,in], w[out,in], b[out] or None, act, accumulate, y0[M,out] or None, reference) */
 static PyObject *kernel_linear(PyObject *self, PyObject *args, PyObject *kwds)
@@ -332,6 +333,36 @@ static PyObject *kernel_pack_bf16(PyObject *self, PyObject *args, PyObject *kwds
     return (PyObject *)out;
 }
 
+/* kernel_transpose(a, reference=False) -> float32 array: a^T, dense. */
+static PyObject *kernel_transpose(PyObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"a", "reference", NULL};
+    PyObject *ao;
+    int reference = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|p", kwlist, &ao, &reference))
+        return NULL;
+    PyArrayObject *a = v2t_py_float_array(ao, "a", 2, 2);
+    if (!a)
+        return NULL;
+    const npy_intp r = PyArray_DIM(a, 0), c = PyArray_DIM(a, 1);
+    npy_intp dims[2] = {c, r};
+    PyArrayObject *out = (PyArrayObject *)PyArray_EMPTY(2, dims, NPY_FLOAT32, 0);
+    if (!out) {
+        Py_DECREF(a);
+        return NULL;
+    }
+    const float *ap = PyArray_DATA(a);
+    float *op = PyArray_DATA(out);
+    Py_BEGIN_ALLOW_THREADS
+    if (reference)
+        v2t_transpose_ref(ap, r, c, op);
+    else
+        v2t_transpose(ap, r, c, op);
+    Py_END_ALLOW_THREADS
+    Py_DECREF(a);
+    return (PyObject *)out;
+}
+
 static PyObject *gemm_bf16_supported(PyObject *self, PyObject *unused)
 {
     return PyBool_FromLong(v2t_gemm_bf16_supported());
@@ -342,6 +373,8 @@ static PyMethodDef kernel_methods[] = {
      "True when this CPU runs bf16 matmuls natively (AVX512-BF16 or AMX): precision='bfloat16' needs it."},
     {"kernel_pack_bf16", (PyCFunction)(void (*)(void))kernel_pack_bf16, METH_VARARGS | METH_KEYWORDS,
      "Test hook: float32 -> bfloat16 packing (or the naive reference), optionally transposed."},
+    {"kernel_transpose", (PyCFunction)(void (*)(void))kernel_transpose, METH_VARARGS | METH_KEYWORDS,
+     "Test hook: float32 transpose (or the naive reference)."},
     {"kernel_linear", (PyCFunction)(void (*)(void))kernel_linear, METH_VARARGS | METH_KEYWORDS,
      "Test hook: oneDNN linear (or the naive reference) on one input."},
     {"kernel_attention", (PyCFunction)(void (*)(void))kernel_attention, METH_VARARGS | METH_KEYWORDS,
