@@ -206,6 +206,24 @@ def test_bf16_gradient_is_that_of_rounded_matmul_operands(rng, widths):
 
 
 @bf16_ok
+def test_bf16_weight_mirrors_follow_the_updates(rng):
+    # bf16 products read bf16 mirrors of the weights, refreshed at every update: after an epoch of
+    # updates the trainer computes exactly what a fresh trainer built from its parameters computes
+    widths = [24, 40, 40, 16]
+    params = np.random.default_rng(1).uniform(-0.3, 0.3, sum(o * i + o for i, o in zip(widths, widths[1:])))
+    tr = _core.MLPTrainer(widths, params.astype(np.float32), precision="bfloat16")
+    x = rng.standard_normal((256, 24)).astype(np.float32)
+    y = rng.standard_normal((256, 16)).astype(np.float32)
+    tr.train_epoch(x, y, 32, 1e-2, 0.0, 0.9, 0.999, 1e-8, 0)
+    assert _rel(tr.params(), params) > 1e-2  # the weights did move
+    fresh = _core.MLPTrainer(widths, tr.params(), precision="bfloat16")
+    la, ga = tr.loss_and_grad(x[:50], y[:50])
+    lb, gb = fresh.loss_and_grad(x[:50], y[:50])
+    assert la == lb
+    np.testing.assert_array_equal(ga, gb)
+
+
+@bf16_ok
 def test_bf16_training_is_deterministic_and_learns(rng):
     X, Y = _synthetic(rng, 1200, 24)
     kw = dict(hidden=48, layers=1, lr=3e-3, epochs=25, batch_size=64, progress=False, precision="bfloat16")

@@ -318,6 +318,27 @@ def test_bf16_step_stays_close_to_the_float64_twin(rng):
 
 
 @bf16_ok
+def test_bf16_weight_mirrors_follow_the_updates(rng):
+    # the bf16 products read bf16 mirrors of the weights that every update refreshes: after a few
+    # updates of all five networks and the discriminators, the trainer must compute exactly what a
+    # fresh trainer built from its parameters computes (a stale mirror would show here)
+    cfg = {**TINY, "warmup": 0, "lr_gen": 1e-2, "lr_disc": 1e-2}
+    tr = _core.Vec2VecTrainer(cfg, seed=3, precision="bfloat16")
+    start = tr.params()
+    for _ in range(3):
+        tr.step(_unit(rng, 16, 5), _unit(rng, 16, 7))
+    assert _rel(tr.params(), start) > 1e-2  # the weights did move
+    fresh = _core.Vec2VecTrainer(cfg, seed=3, params=tr.params(), stats=tr.stats(), disc_params=tr.disc_params(),
+                                 precision="bfloat16")
+    x, y = _unit(rng, 16, 5), _unit(rng, 16, 7)
+    a = tr.step(x, y, update_disc=False, update_gen=False)
+    b = fresh.step(x, y, update_disc=False, update_gen=False)
+    np.testing.assert_array_equal(tr.grads(), fresh.grads())
+    for k in ("loss", "disc_x", "disc_y", "disc_latent", "gen_x", "gen_y", "gen_latent"):
+        assert a[k] == b[k], k
+
+
+@bf16_ok
 def test_bf16_fit_is_deterministic_and_lowers_the_losses(rng):
     X, Y = _spaces(rng)
     kw = dict(steps=12, seed=7, progress=False, precision="bfloat16", **SMALL)

@@ -108,6 +108,16 @@ void v2t_mlp_trainer_release(v2t_mlp_trainer *t)
     memset(t, 0, sizeof *t);
 }
 
+v2t_status v2t_mlp_trainer_set_bf16(v2t_mlp_trainer *t, int on)
+{
+    t->ex.gemm_bf16 = on != 0;
+    if (!on || t->ex.n_mirrors)
+        return V2T_OK;
+    // the forward products read params_t, the input-gradient products params: mirror both
+    V2T_TRY(v2t_gemm_mirror_add(&t->ex, t->params, t->shape.n_params));
+    return v2t_gemm_mirror_add(&t->ex, t->params_t, t->shape.n_params);
+}
+
 v2t_status v2t_mlp_trainer_init(v2t_mlp_trainer *t, int n_layers, const int64_t *widths, const float *params)
 {
     memset(t, 0, sizeof *t);
@@ -230,6 +240,8 @@ v2t_status v2t_mlp_train_epoch(v2t_mlp_trainer *t, const float *x, const float *
         t->step++;
         v2t_adamw_step(cfg, t->step, t->params, t->grads, t->adam_m, t->adam_v, s->n_params);
         transpose_weights(s, t->params, t->params_t);
+        v2t_gemm_mirror_refresh(&t->ex, t->params, s->n_params);
+        v2t_gemm_mirror_refresh(&t->ex, t->params_t, s->n_params);
         total += loss * (double)rows;
         V2T_TRY(v2t_poll_interrupt());
     }

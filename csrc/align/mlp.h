@@ -50,6 +50,9 @@ typedef struct v2t_mlp_trainer {
 v2t_status v2t_mlp_trainer_init(v2t_mlp_trainer *t, int n_layers, const int64_t *widths, const float *params);
 void v2t_mlp_trainer_release(v2t_mlp_trainer *t);
 
+// on: matmuls in bf16 (ops/gemm.h), the weights read from bf16 mirrors refreshed at every update
+v2t_status v2t_mlp_trainer_set_bf16(v2t_mlp_trainer *t, int on);
+
 // x: [B, d_in], y: [B, d_out] -> *loss (mean squared error), t->grads = d loss / d params
 v2t_status v2t_mlp_loss_grad(v2t_mlp_trainer *t, const float *x, const float *y, int64_t B, double *loss);
 

@@ -129,6 +129,10 @@ v2t_status v2t_v2v_trainer_init(v2t_v2v_trainer *t, const v2t_v2v_config *c, uin
                                 const float *stats, const float *disc_params);
 void v2t_v2v_trainer_release(v2t_v2v_trainer *t);
 
+/* on: matmuls in bf16 (ops/gemm.h), the weights of all networks read from bf16 mirrors that
+ * every update refreshes */
+v2t_status v2t_v2v_trainer_set_bf16(v2t_v2v_trainer *t, int on);
+
 // x: [B, d1], y: [B, d2] unpaired batches -> metrics: [V2T_V2V_NMETRICS]. update_disc / update_gen
 // choose whether the optimisers step; t->grads and t->dgrads keep this step's gradients (each
 // clipped to max_grad_norm; the generator's only when update_gen).

@@ -103,6 +103,58 @@ int v2t_gemm_bf16_supported(void)
     return (isa & dnnl_cpu_isa_avx512_core_bf16) == dnnl_cpu_isa_avx512_core_bf16;
 }
 
+/* ---- weight mirrors ---- */
+
+/* src [n] -> dst [n] rounded to bf16, in rows of ROW so the packing kernel splits it over the team */
+static void round_flat(const float *src, int64_t n, uint16_t *dst)
+{
+    enum { ROW = 4096 };
+    const int64_t rows = n / ROW;
+    if (rows)
+        v2t_pack_bf16(src, ROW, 0, rows, ROW, dst);
+    if (n - rows * ROW)
+        v2t_pack_bf16(src + rows * ROW, n - rows * ROW, 0, 1, n - rows * ROW, dst + rows * ROW);
+}
+
+v2t_status v2t_gemm_mirror_add(v2t_exec *ex, const float *base, int64_t n)
+{
+    if (n <= 0)
+        return V2T_OK;
+    if (ex->n_mirrors >= V2T_EXEC_MAX_MIRRORS)
+        return v2t_fail(V2T_ERR_VALUE, "gemm: at most %d weight mirrors per execution state",
+                        (int)V2T_EXEC_MAX_MIRRORS);
+    v2t_bf16_mirror *m = &ex->mirror[ex->n_mirrors];
+    V2T_TRY(v2t_alloc((void **)&m->bf16, (size_t)n * sizeof(uint16_t), "bf16 weight mirror"));
+    m->base = base;
+    m->n = n;
+    ex->n_mirrors++;
+    round_flat(base, n, m->bf16);
+    return V2T_OK;
+}
+
+void v2t_gemm_mirror_refresh(v2t_exec *ex, const float *p, int64_t n)
+{
+    for (int i = 0; i < ex->n_mirrors; i++) {
+        const v2t_bf16_mirror *m = &ex->mirror[i];
+        if (p >= m->base && p + n <= m->base + m->n) {
+            round_flat(p, n, m->bf16 + (p - m->base));
+            return;
+        }
+    }
+}
+
+/* The mirror of an operand stored as `rows` rows of `cols` values with row stride ld, when one
+ * region holds all of it; NULL otherwise. */
+static const uint16_t *mirrored(const v2t_exec *ex, const float *x, int64_t rows, int64_t cols, int64_t ld)
+{
+    for (int i = 0; i < ex->n_mirrors; i++) {
+        const v2t_bf16_mirror *m = &ex->mirror[i];
+        if (x >= m->base && x < m->base + m->n && (rows - 1) * ld + cols <= m->n - (x - m->base))
+            return m->bf16 + (x - m->base);
+    }
+    return NULL;
+}
+
 /* ---- execution ---- */
 
 static v2t_status scale_rows(int64_t M, int64_t N, float beta, float *C, int64_t ldc)
@@ -138,16 +190,23 @@ v2t_status v2t_gemm(v2t_exec *ex, int trans_a, int trans_b, int64_t M, int64_t N
         if (!v2t_gemm_bf16_supported())
             return v2t_fail(V2T_ERR_VALUE, "bfloat16 matmuls need a CPU with AVX512-BF16 or AMX; this one has "
                                            "neither (use float32)");
-        // dense, untransposed bf16 copies of op(A) [M, K] and op(B) [K, N]
+        // a dense, untransposed bf16 copy of op(A) [M, K]; B from its weight mirror as it is
+        // stored, or a dense bf16 copy of op(B) [K, N]
         V2T_TRY(v2t_buffer_reserve(&ex->pack_a, (size_t)(M * K) * sizeof(uint16_t), "bf16 gemm operand A"));
-        V2T_TRY(v2t_buffer_reserve(&ex->pack_b, (size_t)(K * N) * sizeof(uint16_t), "bf16 gemm operand B"));
         v2t_pack_bf16(A, lda, trans_a, M, K, ex->pack_a.data);
-        v2t_pack_bf16(B, ldb, trans_b, K, N, ex->pack_b.data);
         a_data = ex->pack_a.data;
-        b_data = ex->pack_b.data;
         lda = K;
-        ldb = N;
-        trans_a = trans_b = 0;
+        trans_a = 0;
+        const uint16_t *bm = mirrored(ex, B, trans_b ? N : K, trans_b ? K : N, ldb);
+        if (bm) {
+            b_data = bm;
+        } else {
+            V2T_TRY(v2t_buffer_reserve(&ex->pack_b, (size_t)(K * N) * sizeof(uint16_t), "bf16 gemm operand B"));
+            v2t_pack_bf16(B, ldb, trans_b, K, N, ex->pack_b.data);
+            b_data = ex->pack_b.data;
+            ldb = N;
+            trans_b = 0;
+        }
         in_dt = dnnl_bf16;
     }
     int scaled = alpha != 1.f;

@@ -14,6 +14,14 @@
  * accumulation and an f32 C (AVX512-BF16 / AMX: about twice the f32 rate). The copies are
  * written untransposed, so every product runs as the plain case. alpha and beta stay f32.
  * It is an error on a CPU without bf16 matmul support (v2t_gemm_bf16_supported says).
+ *
+ * Weight mirrors: a trainer multiplies by the same weights many times between two updates.
+ * It registers each float32 region that holds weights with v2t_gemm_mirror_add, which keeps a
+ * bf16 copy of the region element for element, and calls v2t_gemm_mirror_refresh on the part
+ * an update changed. A bf16 product whose B operand lies inside a registered region reads the
+ * mirror (same offsets, strides and transpose) instead of packing B again. The operand values
+ * are the same either way, so the product is too; a stale mirror is the caller's bug, and the
+ * trainers' tests compare a trained trainer against a fresh one built from its parameters.
  */
 #ifndef V2T_OPS_GEMM_H
 #define V2T_OPS_GEMM_H
@@ -28,6 +36,13 @@
 // C is [M, N] with row stride ldc >= N. With beta == 0, C is written without being read.
 v2t_status v2t_gemm(v2t_exec *ex, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                     const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+
+/* Registers [base, base + n) (at most V2T_EXEC_MAX_MIRRORS regions per v2t_exec) and fills its
+ * mirror. The region must stay allocated while ex uses it; v2t_exec_release frees the mirrors. */
+v2t_status v2t_gemm_mirror_add(v2t_exec *ex, const float *base, int64_t n);
+
+/* Re-rounds [p, p + n) into the mirror of the region that holds it; nothing when none does. */
+void v2t_gemm_mirror_refresh(v2t_exec *ex, const float *p, int64_t n);
 
 /* 1 when oneDNN runs bf16 matmuls natively on this CPU (AVX512-BF16 or AMX). */
 int v2t_gemm_bf16_supported(void);

@@ -215,6 +215,8 @@ void v2t_exec_release(v2t_exec *ex)
     v2t_buffer_release(&ex->stage_out);
     v2t_buffer_release(&ex->pack_a);
     v2t_buffer_release(&ex->pack_b);
+    for (int i = 0; i < ex->n_mirrors; i++)
+        v2t_free(ex->mirror[i].bf16);
     memset(ex, 0, sizeof *ex);
 }
 

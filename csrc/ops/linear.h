@@ -25,6 +25,15 @@ typedef enum v2t_act {
 /* Storage/compute dtype of the weights. Activations stay f32 at the interface. */
 typedef enum v2t_dtype { V2T_DT_F32 = 0, V2T_DT_BF16 = 1 } v2t_dtype;
 
+/* A bf16 copy of a float32 region that holds weights, element for element (see gemm.h). */
+typedef struct v2t_bf16_mirror {
+    const float *base;
+    int64_t n;
+    uint16_t *bf16; /* [n], owned */
+} v2t_bf16_mirror;
+
+enum { V2T_EXEC_MAX_MIRRORS = 4 };
+
 /* Per-thread execution state: a oneDNN stream and a scratchpad. */
 typedef struct v2t_exec {
     void *stream; /* dnnl_stream_t */
@@ -32,6 +41,8 @@ typedef struct v2t_exec {
     v2t_buffer stage_in, stage_out; /* contiguous copies of strided operands (see linear.c) */
     int gemm_bf16;                  /* 1: v2t_gemm rounds its operands to bf16 (see gemm.h); init sets 0 */
     v2t_buffer pack_a, pack_b;      /* v2t_gemm's bf16 copies of its operands */
+    v2t_bf16_mirror mirror[V2T_EXEC_MAX_MIRRORS]; /* v2t_gemm_mirror_add's regions */
+    int n_mirrors;
 } v2t_exec;
 
 v2t_status v2t_exec_init(v2t_exec *ex);

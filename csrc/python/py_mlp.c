@@ -147,7 +147,12 @@ static int trainer_init(PyMLPTrainer *self, PyObject *args, PyObject *kwds)
         v2t_py_raise(s);
         return -1;
     }
-    self->t.ex.gemm_bf16 = bf16;
+    s = v2t_mlp_trainer_set_bf16(&self->t, bf16);
+    if (s != V2T_OK) {
+        v2t_mlp_trainer_release(&self->t);
+        v2t_py_raise(s);
+        return -1;
+    }
     self->ready = 1;
     return 0;
 }

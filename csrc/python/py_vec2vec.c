@@ -259,7 +259,12 @@ static int trainer_init(PyV2VTrainer *self, PyObject *args, PyObject *kwds)
         v2t_py_raise(s);
         goto exit;
     }
-    self->t.ex.gemm_bf16 = bf16;
+    s = v2t_v2v_trainer_set_bf16(&self->t, bf16);
+    if (s != V2T_OK) {
+        v2t_v2v_trainer_release(&self->t);
+        v2t_py_raise(s);
+        goto exit;
+    }
     self->ready = 1;
     rc = 0;
 exit:
