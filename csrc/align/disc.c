@@ -92,11 +92,11 @@ static v2t_status tape_layout(const v2t_disc *d, int64_t B, v2t_disc_tape *t)
     return V2T_OK;
 }
 
-void v2t_disc_transpose_weights(const v2t_disc *d, const float *params, float *wt)
+void v2t_disc_transpose_weights(const v2t_disc *d, const float *params, float *wt, v2t_exec *ex)
 {
     for (int k = 0; k < d->depth; k++) {
         const int64_t in = k == 0 ? d->d_in : d->width, out = k == d->depth - 1 ? 1 : d->width;
-        v2t_transpose(params + d->w_off[k], out, in, wt + d->w_off[k]);
+        v2t_transpose_weight(ex, params + d->w_off[k], out, in, wt + d->w_off[k]);
     }
 }
 

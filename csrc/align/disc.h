@@ -43,8 +43,9 @@ typedef struct v2t_disc_tape {
 
 void v2t_disc_tape_release(v2t_disc_tape *t);
 
-/* wt: [n_params] with every Linear weight of params transposed ([in, out]) at the same offset. */
-void v2t_disc_transpose_weights(const v2t_disc *d, const float *params, float *wt);
+/* wt: [n_params] with every Linear weight of params transposed ([in, out]) at the same offset.
+ * ex: NULL, or a bf16 trainer's execution state whose mirror of wt receives the copies. */
+void v2t_disc_transpose_weights(const v2t_disc *d, const float *params, float *wt, v2t_exec *ex);
 
 // x: [B, d_in] -> score: [B]; tape filled for v2t_disc_backward (the caller keeps x alive).
 // wt: transposed weights of params (plain-layout products), or NULL.

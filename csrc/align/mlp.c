@@ -39,11 +39,12 @@ static int64_t max_width(const v2t_mlp_shape *s)
     return m;
 }
 
-/* wt: every layer's weight transposed to [in, out] at its offset. */
-static void transpose_weights(const v2t_mlp_shape *s, const float *params, float *wt)
+/* wt: every layer's weight transposed to [in, out] at its offset (into ex's bf16 mirror of wt
+ * in bf16 training, see train_ops.h). */
+static void transpose_weights(const v2t_mlp_shape *s, const float *params, float *wt, v2t_exec *ex)
 {
     for (int l = 0; l < s->n_layers; l++)
-        v2t_transpose(params + s->w_off[l], s->widths[l + 1], s->widths[l], wt + s->w_off[l]);
+        v2t_transpose_weight(ex, params + s->w_off[l], s->widths[l + 1], s->widths[l], wt + s->w_off[l]);
 }
 
 /* Forward of B rows with every layer's output kept in `acts` (layer l at acts_off(l) * B).
@@ -80,7 +81,7 @@ v2t_status v2t_mlp_forward(const v2t_mlp_shape *s, const float *params, v2t_exec
     V2T_TRY(v2t_alloc((void **)&acts, bytes, "MLP activations"));
     v2t_status st = v2t_alloc((void **)&wt, (size_t)s->n_params * sizeof(float), "MLP transposed weights");
     if (st == V2T_OK)
-        transpose_weights(s, params, wt);
+        transpose_weights(s, params, wt, NULL);
     const int64_t d_in = s->widths[0], d_out = s->widths[s->n_layers];
     for (int64_t r0 = 0; r0 < n && st == V2T_OK; r0 += block) {
         int64_t rows = n - r0 < block ? n - r0 : block;
@@ -113,7 +114,8 @@ v2t_status v2t_mlp_trainer_set_bf16(v2t_mlp_trainer *t, int on)
     t->ex.gemm_bf16 = on != 0;
     if (!on || t->ex.n_mirrors)
         return V2T_OK;
-    // the forward products read params_t, the input-gradient products params: mirror both
+    // the forward products read params_t, the input-gradient products params: mirror both; from
+    // here on updates write the transposed copies into their mirror only (train_ops.h)
     V2T_TRY(v2t_gemm_mirror_add(&t->ex, t->params, t->shape.n_params));
     return v2t_gemm_mirror_add(&t->ex, t->params_t, t->shape.n_params);
 }
@@ -131,7 +133,7 @@ v2t_status v2t_mlp_trainer_init(v2t_mlp_trainer *t, int n_layers, const int64_t 
     V2T_CHECK(s, v2t_calloc((void **)&t->adam_m, bytes, "Adam first moments"), fail);
     V2T_CHECK(s, v2t_calloc((void **)&t->adam_v, bytes, "Adam second moments"), fail);
     memcpy(t->params, params, bytes);
-    transpose_weights(&t->shape, t->params, t->params_t);
+    transpose_weights(&t->shape, t->params, t->params_t, NULL);
     return V2T_OK;
 fail:
     v2t_mlp_trainer_release(t);
@@ -239,9 +241,8 @@ v2t_status v2t_mlp_train_epoch(v2t_mlp_trainer *t, const float *x, const float *
         V2T_TRY(v2t_mlp_loss_grad(t, t->xb, t->yb, rows, &loss));
         t->step++;
         v2t_adamw_step(cfg, t->step, t->params, t->grads, t->adam_m, t->adam_v, s->n_params);
-        transpose_weights(s, t->params, t->params_t);
+        transpose_weights(s, t->params, t->params_t, &t->ex);
         v2t_gemm_mirror_refresh(&t->ex, t->params, s->n_params);
-        v2t_gemm_mirror_refresh(&t->ex, t->params_t, s->n_params);
         total += loss * (double)rows;
         V2T_TRY(v2t_poll_interrupt());
     }

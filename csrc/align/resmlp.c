@@ -162,14 +162,14 @@ static void norm_forward(const v2t_resmlp *m, const float *params, float *stats,
     }
 }
 
-void v2t_resmlp_transpose_weights(const v2t_resmlp *m, const float *params, float *wt)
+void v2t_resmlp_transpose_weights(const v2t_resmlp *m, const float *params, float *wt, v2t_exec *ex)
 {
     for (int i = 0; i < m->depth; i++) {
         const int kind = v2t_resmlp_block_kind(m, i);
         const int64_t o1 = kind == BLOCK_LAST ? m->d_hidden : m->out_w[i];
-        v2t_transpose(params + m->w_off[i], o1, m->in_w[i], wt + m->w_off[i]);
+        v2t_transpose_weight(ex, params + m->w_off[i], o1, m->in_w[i], wt + m->w_off[i]);
         if (kind == BLOCK_LAST)
-            v2t_transpose(params + m->w2_off, m->d_out, m->d_hidden, wt + m->w2_off);
+            v2t_transpose_weight(ex, params + m->w2_off, m->d_out, m->d_hidden, wt + m->w2_off);
     }
 }
 

@@ -67,8 +67,9 @@ typedef struct v2t_resmlp_tape {
 void v2t_resmlp_tape_release(v2t_resmlp_tape *t);
 
 /* wt: [n_params] holds every Linear weight of params transposed ([in, out]) at the same offset
- * (other entries untouched); forward passes given wt run plain-layout products. */
-void v2t_resmlp_transpose_weights(const v2t_resmlp *m, const float *params, float *wt);
+ * (other entries untouched); forward passes given wt run plain-layout products. ex: NULL, or a
+ * bf16 trainer's execution state whose mirror of wt receives the copies (train_ops.h). */
+void v2t_resmlp_transpose_weights(const v2t_resmlp *m, const float *params, float *wt, v2t_exec *ex);
 
 // x: [B, d_in] -> y: [B, d_out]. training: batch statistics (running stats updated when stats is
 // not NULL) and dropout drawn from rng; otherwise running statistics and no dropout. tape: NULL

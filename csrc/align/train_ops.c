@@ -1,6 +1,8 @@
 /* Training building blocks. See train_ops.h. */
 #include "train_ops.h"
 
+#include "../ops/convert.h"
+
 #include <math.h>
 #include <string.h>
 
@@ -56,6 +58,15 @@ v2t_status v2t_dense_forward_t(v2t_exec *ex, const float *x, int64_t ldx, int64_
         for (int64_t i = 0; i < B; i++)
             memcpy(y + i * ldy, b, (size_t)out * sizeof(float));
     return v2t_gemm(ex, 0, 0, B, out, in, 1.f, x, ldx, wt, out, b ? 1.f : 0.f, y, ldy);
+}
+
+void v2t_transpose_weight(v2t_exec *ex, const float *w, int64_t out, int64_t in, float *wt)
+{
+    uint16_t *mirror = ex && ex->gemm_bf16 ? v2t_gemm_mirror_of(ex, wt, out * in) : NULL;
+    if (mirror)
+        v2t_pack_bf16(w, in, 1, in, out, mirror);
+    else
+        v2t_transpose(w, out, in, wt);
 }
 
 v2t_status v2t_dense_backward(v2t_exec *ex, const float *x, int64_t ldx, const float *dy, int64_t B, int64_t in,

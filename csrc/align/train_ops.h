@@ -54,6 +54,11 @@ v2t_status v2t_dense_forward(v2t_exec *ex, const float *x, int64_t ldx, int64_t 
 v2t_status v2t_dense_forward_t(v2t_exec *ex, const float *x, int64_t ldx, int64_t B, int64_t in, const float *wt,
                                const float *b, int64_t out, float *y, int64_t ldy);
 
+// wt: [in, out] = w [out, in]^T, the copy forward products read. In bf16 training (ex given, with
+// a mirror registered over wt, see ops/gemm.h) the copy goes straight into that mirror, rounded,
+// and wt itself is left as it is: every product that reads wt then reads the mirror.
+void v2t_transpose_weight(v2t_exec *ex, const float *w, int64_t out, int64_t in, float *wt);
+
 // x: [B, in] (ldx), dy: [B, out], w: [out, in]
 //   -> dw: [out, in] = dy^T x (+= when accumulate), db: [out] = sum_rows dy (+= when accumulate; NULL: skip),
 //      dx: [B, in] = dy w (NULL: skip; += when accumulate_dx)

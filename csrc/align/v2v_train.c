@@ -106,9 +106,8 @@ static void refresh_transposed(v2t_v2v_trainer *t)
 {
     const v2t_v2v_model *m = &t->m;
     for (int k = 0; k < V2T_V2V_NMOD; k++)
-        v2t_resmlp_transpose_weights(&m->mod[k], t->params + m->p_off[k], t->params_t + m->p_off[k]);
+        v2t_resmlp_transpose_weights(&m->mod[k], t->params + m->p_off[k], t->params_t + m->p_off[k], &t->ex);
     v2t_gemm_mirror_refresh(&t->ex, t->params, m->n_params);
-    v2t_gemm_mirror_refresh(&t->ex, t->params_t, m->n_params);
 }
 
 v2t_status v2t_v2v_trainer_set_bf16(v2t_v2v_trainer *t, int on)
@@ -116,7 +115,8 @@ v2t_status v2t_v2v_trainer_set_bf16(v2t_v2v_trainer *t, int on)
     t->ex.gemm_bf16 = on != 0;
     if (!on || t->ex.n_mirrors)
         return V2T_OK;
-    // forward products read the transposed copies, input-gradient products the stored weights
+    // forward products read the transposed copies, input-gradient products the stored weights;
+    // from here on updates write the transposed copies into their mirrors only (train_ops.h)
     const v2t_v2v_model *m = &t->m;
     V2T_TRY(v2t_gemm_mirror_add(&t->ex, t->params, m->n_params));
     V2T_TRY(v2t_gemm_mirror_add(&t->ex, t->params_t, m->n_params));
@@ -154,7 +154,7 @@ v2t_status v2t_v2v_trainer_init(v2t_v2v_trainer *t, const v2t_v2v_config *c, uin
         memcpy(t->dparams, disc_params, nd);
     refresh_transposed(t);
     for (int k = 0; k < V2T_V2V_NDISC; k++)
-        v2t_disc_transpose_weights(&m->disc[k], t->dparams + m->d_off[k], t->dparams_t + m->d_off[k]);
+        v2t_disc_transpose_weights(&m->disc[k], t->dparams + m->d_off[k], t->dparams_t + m->d_off[k], NULL);
     /* dropout masks draw from a stream of their own, derived from the seed */
     v2t_rng_seed(&t->rng, seed ^ 0x5deece66dULL);
     return V2T_OK;
@@ -222,9 +222,8 @@ static v2t_status gan_step(v2t_v2v_trainer *t, int k, const float *real, const f
         const v2t_v2v_config *c = &m->cfg;
         v2t_adam_config ac = {warm_lr(c->lr_disc, t->disc_step + 1, c->warmup), c->beta1, c->beta2, c->eps_disc, 0.f};
         v2t_adamw_step(&ac, t->disc_step + 1, p, g, t->dadam_m + m->d_off[k], t->dadam_v + m->d_off[k], d->n_params);
-        v2t_disc_transpose_weights(d, p, pt);
+        v2t_disc_transpose_weights(d, p, pt, &t->ex);
         v2t_gemm_mirror_refresh(&t->ex, p, d->n_params);
-        v2t_gemm_mirror_refresh(&t->ex, pt, d->n_params);
     }
     // generator term with the (updated) discriminator: gradient to the fake rows only
     V2T_TRY(v2t_disc_forward(d, p, pt, &t->ex, fake, B, &t->dtape, sb->score));

@@ -86,7 +86,7 @@ v2t_status v2t_v2v_translate(const v2t_v2v_model *m, const float *params, const 
     V2T_CHECK(s, v2t_calloc((void **)&wt, (size_t)m->n_params * sizeof(float), "vec2vec transposed weights"), done);
     const int used[3] = {a, V2T_V2V_T, b};
     for (int k = 0; k < 3; k++)
-        v2t_resmlp_transpose_weights(&m->mod[used[k]], params + m->p_off[used[k]], wt + m->p_off[used[k]]);
+        v2t_resmlp_transpose_weights(&m->mod[used[k]], params + m->p_off[used[k]], wt + m->p_off[used[k]], NULL);
     float *st = (float *)stats; /* inference only reads the running statistics */
     for (int64_t r0 = 0; r0 < n; r0 += block) {
         const int64_t rows = n - r0 < block ? n - r0 : block;

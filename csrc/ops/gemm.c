@@ -132,15 +132,21 @@ v2t_status v2t_gemm_mirror_add(v2t_exec *ex, const float *base, int64_t n)
     return V2T_OK;
 }
 
-void v2t_gemm_mirror_refresh(v2t_exec *ex, const float *p, int64_t n)
+uint16_t *v2t_gemm_mirror_of(v2t_exec *ex, const float *p, int64_t n)
 {
     for (int i = 0; i < ex->n_mirrors; i++) {
         const v2t_bf16_mirror *m = &ex->mirror[i];
-        if (p >= m->base && p + n <= m->base + m->n) {
-            round_flat(p, n, m->bf16 + (p - m->base));
-            return;
-        }
+        if (p >= m->base && p < m->base + m->n && n <= m->n - (p - m->base))
+            return m->bf16 + (p - m->base);
     }
+    return NULL;
+}
+
+void v2t_gemm_mirror_refresh(v2t_exec *ex, const float *p, int64_t n)
+{
+    uint16_t *m = v2t_gemm_mirror_of(ex, p, n);
+    if (m)
+        round_flat(p, n, m);
 }
 
 /* The mirror of an operand stored as `rows` rows of `cols` values with row stride ld, when one

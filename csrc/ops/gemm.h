@@ -41,6 +41,10 @@ v2t_status v2t_gemm(v2t_exec *ex, int trans_a, int trans_b, int64_t M, int64_t N
  * mirror. The region must stay allocated while ex uses it; v2t_exec_release frees the mirrors. */
 v2t_status v2t_gemm_mirror_add(v2t_exec *ex, const float *base, int64_t n);
 
+/* The mirror of [p, p + n) when one registered region holds all of it (writable: a trainer may
+ * fill it directly, see align/train_ops.h v2t_transpose_weight); NULL otherwise. */
+uint16_t *v2t_gemm_mirror_of(v2t_exec *ex, const float *p, int64_t n);
+
 /* Re-rounds [p, p + n) into the mirror of the region that holds it; nothing when none does. */
 void v2t_gemm_mirror_refresh(v2t_exec *ex, const float *p, int64_t n);
 

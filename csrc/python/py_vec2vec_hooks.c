@@ -55,7 +55,7 @@ static PyObject *kernel_resmlp(PyObject *self, PyObject *args, PyObject *kwds)
     s = v2t_exec_init(&ex);
     if (s == V2T_OK && transposed &&
         (s = v2t_alloc((void **)&wt, (size_t)m.n_params * sizeof(float), "weights")) == V2T_OK)
-        v2t_resmlp_transpose_weights(&m, PyArray_DATA(p), wt);
+        v2t_resmlp_transpose_weights(&m, PyArray_DATA(p), wt, NULL);
     if (s == V2T_OK) {
         s = v2t_resmlp_forward(&m, PyArray_DATA(p), wt, PyArray_DATA(st), training, &rng, &ex, PyArray_DATA(x), B,
                                training ? &tape : NULL, PyArray_DATA(y));
@@ -152,7 +152,7 @@ static PyObject *kernel_disc(PyObject *self, PyObject *args)
     s = v2t_exec_init(&ex);
     if (s == V2T_OK && transposed &&
         (s = v2t_alloc((void **)&wt, (size_t)d.n_params * sizeof(float), "weights")) == V2T_OK)
-        v2t_disc_transpose_weights(&d, PyArray_DATA(p), wt);
+        v2t_disc_transpose_weights(&d, PyArray_DATA(p), wt, NULL);
     if (s == V2T_OK) {
         s = v2t_disc_forward(&d, PyArray_DATA(p), wt, &ex, PyArray_DATA(x), B, &tape, PyArray_DATA(score));
         if (s == V2T_OK)
