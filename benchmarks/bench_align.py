@@ -11,6 +11,11 @@ PyTorch float32 and PyTorch under torch.autocast("cpu", dtype=torch.bfloat16) (i
 mixed-precision mode). Each vec2text_c precision is compared with the PyTorch run of the same
 precision, and bfloat16 also with PyTorch float32 (the speed a user gains by switching).
 Ratios > 1 mean vec2text_c is faster. Times are the best of --repeat runs.
+
+Each trained-aligner line also gives the matmul work of a step (ours from the trainer's counter,
+PyTorch's from torch.utils.flop_counter), the GFLOP/s each side sustains over whole steps, and
+the ceiling: the fp32 ratio a step made of nothing but matmuls at this CPU's measured fp32
+matmul peak (a 2048^3 product, best of both libraries) would reach against PyTorch's step.
 """
 from __future__ import annotations
 
@@ -46,11 +51,41 @@ def best_of_all(fns, repeat):
     return [min(ts) for ts in times]
 
 
-def report(label, steps, t_c32, t_cbf, t_t32, t_tbf):
+def report(label, steps, t_c32, t_cbf, t_t32, t_tbf, flops=None):
     print(f"  {label}: steps/s  vec2text_c f32 {steps / t_c32:7.2f}  bf16 {steps / t_cbf:7.2f} | "
           f"PyTorch f32 {steps / t_t32:7.2f}  bf16 autocast {steps / t_tbf:7.2f}")
     print(f"    ratios: f32 vs PyTorch f32 {t_t32 / t_c32:5.2f}x   bf16 vs PyTorch f32 {t_t32 / t_cbf:5.2f}x   "
           f"bf16 vs PyTorch bf16 autocast {t_tbf / t_cbf:5.2f}x")
+    if flops:
+        ours, theirs, peak = flops
+        print(f"    matmul work per step: vec2text_c {ours / 1e9:.3f} GFLOP, PyTorch {theirs / 1e9:.3f} GFLOP; sustained "
+              f"over whole steps: vec2text_c f32 {ours * steps / t_c32 / 1e9:5.1f} GFLOP/s, PyTorch f32 "
+              f"{theirs * steps / t_t32 / 1e9:5.1f} GFLOP/s")
+        print(f"    fp32 ceiling: matmuls alone at the {peak / 1e9:.0f} GFLOP/s peak would be "
+              f"{t_t32 / steps / (ours / peak):4.2f}x PyTorch's f32 step")
+
+
+def fp32_matmul_peak(repeat=5, n=2048):
+    """FLOP/s of the best n^3 float32 product, ours (oneDNN) or PyTorch's, same threads."""
+    import torch
+
+    from vec2text_c import _core
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n), dtype=np.float32)
+    b = rng.standard_normal((n, n), dtype=np.float32)
+    at, bt = torch.from_numpy(a), torch.from_numpy(b)
+    t = min(best_of_all([lambda: _core.kernel_gemm(a, b), lambda: torch.mm(at, bt)], repeat))
+    return 2.0 * n ** 3 / t
+
+
+def torch_step_flops(fn):
+    """Matmul FLOPs PyTorch runs in fn(), counted by torch.utils.flop_counter."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops()
 
 
 def bench_ridge(rows, repeat):
@@ -86,7 +121,7 @@ def bench_ridge(rows, repeat):
     print(f"  numpy.linalg.lstsq     {t_ls * 1e3:9.1f} ms   ratio {t_ls / t_ours:5.2f}x")
 
 
-def bench_mlp(repeat, steps=40, batch=256, d_in=768, d_out=384):
+def bench_mlp(repeat, peak, steps=40, batch=256, d_in=768, d_out=384):
     import torch
 
     from vec2text_c import _core, align
@@ -126,12 +161,14 @@ def bench_mlp(repeat, steps=40, batch=256, d_in=768, d_out=384):
             return run
 
         fns = [ours("float32"), ours("bfloat16"), theirs(False), theirs(True)]
+        f0 = trainers["float32"].matmul_flops
         for fn in fns:
             fn()
-        report(f"widths {model.widths}", steps, *best_of_all(fns, repeat))
+        flops = ((trainers["float32"].matmul_flops - f0) / steps, torch_step_flops(theirs(False)) / steps, peak)
+        report(f"widths {model.widths}", steps, *best_of_all(fns, repeat), flops)
 
 
-def bench_vec2vec(repeat, steps=3):
+def bench_vec2vec(repeat, peak, steps=3):
     import torch
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -166,9 +203,11 @@ def bench_vec2vec(repeat, steps=3):
             return run
 
         fns = [ours("float32"), ours("bfloat16"), theirs(False), theirs(True)]
+        f0 = tr.matmul_flops
         for fn in fns:
             fn()
-        report(f"{d1} <-> {d2}, width {width}, batch {batch}", steps, *best_of_all(fns, repeat))
+        flops = ((tr.matmul_flops - f0) / steps, torch_step_flops(theirs(False)) / steps, peak)
+        report(f"{d1} <-> {d2}, width {width}, batch {batch}", steps, *best_of_all(fns, repeat), flops)
 
 
 def main():
@@ -180,10 +219,14 @@ def main():
     print(f"threads: OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, cpus={os.cpu_count()}")
     if "ridge" in args.what:
         bench_ridge(args.rows, args.repeat)
+    peak = None
+    if "mlp" in args.what or "vec2vec" in args.what:
+        peak = fp32_matmul_peak()
+        print(f"fp32 matmul peak (2048^3, best of oneDNN and PyTorch): {peak / 1e9:.0f} GFLOP/s")
     if "mlp" in args.what:
-        bench_mlp(args.repeat)
+        bench_mlp(args.repeat, peak)
     if "vec2vec" in args.what:
-        bench_vec2vec(args.repeat)
+        bench_vec2vec(args.repeat, peak)
 
 
 if __name__ == "__main__":

@@ -181,14 +181,24 @@ v2t_status v2t_mlp_loss_grad(v2t_mlp_trainer *t, const float *x, const float *y,
     for (int l = 1; l <= L; l++)
         off[l] = off[l - 1] + s->widths[l];
     const float *yhat = t->acts + off[L - 1] * B;
-    /* d loss / d y_hat = 2 (y_hat - y) / (B d_out) */
+    /* d loss / d y_hat = 2 (y_hat - y) / (B d_out); the squares are summed in fixed chunks added
+     * in chunk order, so the loss does not depend on the thread count */
+    enum { CHUNK = 1 << 14 };
     float *g = t->delta[0];
     const double scale = 2.0 / ((double)B * (double)d_out);
+    const int64_t n = B * d_out, chunks = (n + CHUNK - 1) / CHUNK;
     double sq = 0.0;
-    for (int64_t i = 0; i < B * d_out; i++) {
-        double diff = (double)yhat[i] - (double)y[i];
-        sq += diff * diff;
-        g[i] = (float)(scale * diff);
+#pragma omp parallel for schedule(static) ordered if (n >= V2T_PAR_MIN)
+    for (int64_t c = 0; c < chunks; c++) {
+        const int64_t i1 = (c + 1) * CHUNK < n ? (c + 1) * CHUNK : n;
+        double part = 0.0;
+        for (int64_t i = c * CHUNK; i < i1; i++) {
+            double diff = (double)yhat[i] - (double)y[i];
+            part += diff * diff;
+            g[i] = (float)(scale * diff);
+        }
+#pragma omp ordered
+        sq += part;
     }
     *loss = sq / ((double)B * (double)d_out);
     for (int l = L - 1; l >= 0; l--) {
@@ -232,6 +242,8 @@ v2t_status v2t_mlp_train_epoch(v2t_mlp_trainer *t, const float *x, const float *
     double total = 0.0;
     for (int64_t b0 = 0; b0 < n; b0 += batch) {
         int64_t rows = n - b0 < batch ? n - b0 : batch;
+        // the gather reads scattered rows (latency-bound): both threads fetch at once
+#pragma omp parallel for schedule(static) if (rows * (d_in + d_out) >= V2T_PAR_MIN)
         for (int64_t i = 0; i < rows; i++) {
             int64_t r = t->order[b0 + i];
             memcpy(t->xb + i * d_in, x + r * d_in, (size_t)d_in * sizeof(float));

@@ -398,6 +398,7 @@ v2t_status v2t_v2v_train_epoch(v2t_v2v_trainer *t, const float *X, int64_t nx, c
     V2T_CHECK(s, v2t_alloc((void **)&yb, (size_t)(batch * d2) * sizeof(float), "vec2vec batch"), done);
     double metrics[V2T_V2V_NMETRICS];
     for (int64_t st = 0; st < steps; st++) {
+#pragma omp parallel for schedule(static) if (batch * (d1 + d2) >= V2T_PAR_MIN)
         for (int64_t i = 0; i < batch; i++) {
             memcpy(xb + i * d1, X + t->order_x[st * batch + i] * d1, (size_t)d1 * sizeof(float));
             memcpy(yb + i * d2, Y + t->order_y[st * batch + i] * d2, (size_t)d2 * sizeof(float));

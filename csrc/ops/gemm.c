@@ -189,6 +189,7 @@ v2t_status v2t_gemm(v2t_exec *ex, int trans_a, int trans_b, int64_t M, int64_t N
         return scale_rows(M, N, beta, C, ldc);
     trans_a = trans_a != 0;
     trans_b = trans_b != 0;
+    ex->gemm_flops += 2.0 * (double)M * (double)N * (double)K;
     const int bf16 = ex->gemm_bf16 != 0;
     dnnl_data_type_t in_dt = dnnl_f32;
     const void *a_data = A, *b_data = B;

@@ -43,6 +43,7 @@ typedef struct v2t_exec {
     v2t_buffer pack_a, pack_b;      /* v2t_gemm's bf16 copies of its operands */
     v2t_bf16_mirror mirror[V2T_EXEC_MAX_MIRRORS]; /* v2t_gemm_mirror_add's regions */
     int n_mirrors;
+    double gemm_flops;              /* 2 M N K summed over this state's v2t_gemm calls (benchmarks read it) */
 } v2t_exec;
 
 v2t_status v2t_exec_init(v2t_exec *ex);

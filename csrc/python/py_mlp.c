@@ -264,6 +264,11 @@ static PyObject *trainer_get_step(PyMLPTrainer *self, void *closure)
     return PyLong_FromLongLong(self->ready ? self->t.step : 0);
 }
 
+static PyObject *trainer_get_flops(PyMLPTrainer *self, void *closure)
+{
+    return PyFloat_FromDouble(self->ready ? self->t.ex.gemm_flops : 0.0);
+}
+
 static PyMethodDef trainer_methods[] = {
     {"params", (PyCFunction)trainer_params, METH_NOARGS, "A copy of the flat parameter array."},
     {"loss_and_grad", (PyCFunction)trainer_loss_and_grad, METH_VARARGS,
@@ -275,6 +280,8 @@ static PyMethodDef trainer_methods[] = {
 
 static PyGetSetDef trainer_getset[] = {
     {"step", (getter)trainer_get_step, NULL, "AdamW updates done so far.", NULL},
+    {"matmul_flops", (getter)trainer_get_flops, NULL, "Floating-point operations of all matmuls so far (2 M N K each).",
+     NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 

@@ -397,6 +397,11 @@ static PyObject *trainer_get_step(PyV2VTrainer *self, void *closure)
     return PyLong_FromLongLong(self->ready ? self->t.step : 0);
 }
 
+static PyObject *trainer_get_flops(PyV2VTrainer *self, void *closure)
+{
+    return PyFloat_FromDouble(self->ready ? self->t.ex.gemm_flops : 0.0);
+}
+
 static PyMethodDef trainer_methods[] = {
     {"params", (PyCFunction)trainer_params, METH_NOARGS, "A copy of the flat generator parameters."},
     {"grads", (PyCFunction)trainer_grads, METH_NOARGS, "A copy of the last step's generator gradient."},
@@ -412,6 +417,8 @@ static PyMethodDef trainer_methods[] = {
 
 static PyGetSetDef trainer_getset[] = {
     {"updates", (getter)trainer_get_step, NULL, "Generator updates done so far.", NULL},
+    {"matmul_flops", (getter)trainer_get_flops, NULL, "Floating-point operations of all matmuls so far (2 M N K each).",
+     NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
