@@ -246,3 +246,13 @@ def test_precision_is_checked_and_saved(rng, tmp_path):
     m = align.MLP(hidden=4, layers=1, epochs=1, validation=0, progress=False, precision=prec).fit(X, Y)
     m.save(tmp_path / "m")
     assert align.load(tmp_path / "m").precision == prec
+
+
+def test_matmul_flops_counts_forward_and_backward_products(rng):
+    # widths 5-7-6-3, 13 rows: forward and weight gradients 2*13*(35+42+18) each, input gradients
+    # of the two upper layers 2*13*(42+18) (the first layer's input needs none)
+    widths = [5, 7, 6, 3]
+    tr = _core.MLPTrainer(widths, np.zeros(sum(o * i + o for i, o in zip(widths, widths[1:])), np.float32))
+    assert tr.matmul_flops == 0.0
+    tr.loss_and_grad(rng.standard_normal((13, 5)).astype(np.float32), rng.standard_normal((13, 3)).astype(np.float32))
+    assert tr.matmul_flops == 2 * 13 * 95 * 2 + 2 * 13 * 60
