@@ -44,13 +44,15 @@ void v2t_silu_backward(const float *x, const float *dy, float *dx, int64_t n)
 }
 
 /* Columns are handled in blocks of COLS: sums run row by row over a block (contiguous,
- * vectorisable), with the block's accumulators on the stack. */
-#define COLS 256
+ * vectorisable), with the block's accumulators on the stack. Blocks are independent and split
+ * over the OpenMP team; each column's arithmetic does not depend on the split. */
+#define COLS 64
 
 void v2t_batchnorm_train(const float *x, int64_t B, int64_t D, const float *gamma, const float *beta, float eps,
                          float momentum, float *running_mean, float *running_var, float *y, float *xhat,
                          float *inv_std)
 {
+#pragma omp parallel for schedule(static) if (B * D >= V2T_PAR_MIN)
     for (int64_t j0 = 0; j0 < D; j0 += COLS) {
         const int64_t w = D - j0 < COLS ? D - j0 : COLS;
         double mean[COLS] = {0}, var[COLS] = {0};
@@ -105,6 +107,7 @@ void v2t_batchnorm_backward(const float *dy, const float *xhat, const float *inv
                             int64_t D, float *dx, float *dgamma, float *dbeta)
 {
     // per column: s = sum_i dy, t = sum_i dy xhat;  dx = gamma inv (dy - (s + xhat t) / B)
+#pragma omp parallel for schedule(static) if (B * D >= V2T_PAR_MIN)
     for (int64_t j0 = 0; j0 < D; j0 += COLS) {
         const int64_t w = D - j0 < COLS ? D - j0 : COLS;
         double s[COLS] = {0}, t[COLS] = {0};
@@ -132,8 +135,6 @@ void v2t_batchnorm_backward(const float *dy, const float *xhat, const float *inv
     }
 }
 
-#undef COLS
-
 void v2t_layernorm_train(const float *x, int64_t B, int64_t D, const float *gamma, const float *beta, float eps,
                          float *y, float *xhat, float *inv_std)
 {
@@ -159,6 +160,9 @@ void v2t_layernorm_train(const float *x, int64_t B, int64_t D, const float *gamm
 void v2t_layernorm_backward(const float *dy, const float *xhat, const float *inv_std, const float *gamma, int64_t B,
                             int64_t D, float *dx, float *dgamma, float *dbeta)
 {
+    const int par = B * D >= V2T_PAR_MIN;
+    // dx: rows are independent
+#pragma omp parallel for schedule(static) if (par)
     for (int64_t i = 0; i < B; i++) {
         const float *g = dy + i * D, *h = xhat + i * D;
         double mg = 0.0, mgh = 0.0;
@@ -166,15 +170,27 @@ void v2t_layernorm_backward(const float *dy, const float *xhat, const float *inv
             double gj = (double)g[j] * gamma[j];
             mg += gj;
             mgh += gj * h[j];
-            dgamma[j] += g[j] * h[j];
-            dbeta[j] += g[j];
         }
         mg /= (double)D;
         mgh /= (double)D;
         for (int64_t j = 0; j < D; j++)
             dx[i * D + j] = (float)(inv_std[i] * ((double)g[j] * gamma[j] - mg - h[j] * mgh));
     }
+    // dgamma, dbeta: column sums, each column over the rows in order (column blocks over the team)
+#pragma omp parallel for schedule(static) if (par)
+    for (int64_t j0 = 0; j0 < D; j0 += COLS) {
+        const int64_t j1 = j0 + COLS < D ? j0 + COLS : D;
+        for (int64_t i = 0; i < B; i++) {
+            const float *g = dy + i * D, *h = xhat + i * D;
+            for (int64_t j = j0; j < j1; j++) {
+                dgamma[j] += g[j] * h[j];
+                dbeta[j] += g[j];
+            }
+        }
+    }
 }
+
+#undef COLS
 
 void v2t_dropout(const float *x, float p, v2t_rng *rng, float *mask, float *y, int64_t n)
 {
@@ -199,6 +215,7 @@ void v2t_dropout(const float *x, float p, v2t_rng *rng, float *mask, float *y, i
 void v2t_residual_add(const float *x, int64_t Dx, float *y, int64_t Dy, int64_t B)
 {
     const int64_t w = Dx < Dy ? Dx : Dy;
+#pragma omp parallel for schedule(static) if (B * w >= V2T_PAR_MIN)
     for (int64_t i = 0; i < B; i++)
         for (int64_t j = 0; j < w; j++)
             y[i * Dy + j] += x[i * Dx + j];
@@ -207,6 +224,7 @@ void v2t_residual_add(const float *x, int64_t Dx, float *y, int64_t Dy, int64_t 
 void v2t_residual_backward(const float *dy, int64_t Dy, float *dx, int64_t Dx, int64_t B)
 {
     const int64_t w = Dx < Dy ? Dx : Dy;
+#pragma omp parallel for schedule(static) if (B * w >= V2T_PAR_MIN)
     for (int64_t i = 0; i < B; i++)
         for (int64_t j = 0; j < w; j++)
             dx[i * Dx + j] += dy[i * Dy + j];
@@ -214,6 +232,7 @@ void v2t_residual_backward(const float *dy, int64_t Dy, float *dx, int64_t Dx, i
 
 void v2t_l2_rows(const float *x, int64_t B, int64_t D, float *y, float *norms)
 {
+#pragma omp parallel for schedule(static) if (B * D >= V2T_PAR_MIN)
     for (int64_t i = 0; i < B; i++) {
         double ss = 0.0;
         for (int64_t j = 0; j < D; j++)
@@ -228,6 +247,7 @@ void v2t_l2_rows(const float *x, int64_t B, int64_t D, float *y, float *norms)
 
 void v2t_l2_rows_backward(const float *y, const float *dy, const float *norms, int64_t B, int64_t D, float *dx)
 {
+#pragma omp parallel for schedule(static) if (B * D >= V2T_PAR_MIN)
     for (int64_t i = 0; i < B; i++) {
         double dot = 0.0;
         for (int64_t j = 0; j < D; j++)

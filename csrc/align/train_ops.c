@@ -76,12 +76,18 @@ v2t_status v2t_dense_backward(v2t_exec *ex, const float *x, int64_t ldx, const f
     // dw: [out, in] = dy^T [out, B] x [B, in]
     V2T_TRY(v2t_gemm(ex, 1, 0, out, in, B, 1.f, dy, out, x, ldx, accumulate ? 1.f : 0.f, dw, in));
     if (db) {
+        // column sums over the rows in order, column blocks over the team
+        enum { COLS = 64 };
         if (!accumulate)
             memset(db, 0, (size_t)out * sizeof(float));
-        for (int64_t i = 0; i < B; i++) {
-            const float *r = dy + i * out;
-            for (int64_t o = 0; o < out; o++)
-                db[o] += r[o];
+#pragma omp parallel for schedule(static) if (B * out >= V2T_PAR_MIN)
+        for (int64_t o0 = 0; o0 < out; o0 += COLS) {
+            const int64_t o1 = o0 + COLS < out ? o0 + COLS : out;
+            for (int64_t i = 0; i < B; i++) {
+                const float *r = dy + i * out;
+                for (int64_t o = o0; o < o1; o++)
+                    db[o] += r[o];
+            }
         }
     }
     // dx: [B, in] = dy [B, out] w [out, in]
