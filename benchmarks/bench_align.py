@@ -14,8 +14,9 @@ Ratios > 1 mean vec2text_c is faster. Times are the best of --repeat runs.
 
 Each trained-aligner line also gives the matmul work of a step (ours from the trainer's counter,
 PyTorch's from torch.utils.flop_counter), the GFLOP/s each side sustains over whole steps, and
-the ceiling: the fp32 ratio a step made of nothing but matmuls at this CPU's measured fp32
-matmul peak (a 2048^3 product, best of both libraries) would reach against PyTorch's step.
+the ceilings: the ratio a step made of nothing but matmuls at this CPU's measured matmul peak
+(a 2048^3 product, best of both libraries) would reach against PyTorch's step, fp32 against
+PyTorch fp32 and bf16 against PyTorch's bf16 autocast.
 """
 from __future__ import annotations
 
@@ -57,16 +58,18 @@ def report(label, steps, t_c32, t_cbf, t_t32, t_tbf, flops=None):
     print(f"    ratios: f32 vs PyTorch f32 {t_t32 / t_c32:5.2f}x   bf16 vs PyTorch f32 {t_t32 / t_cbf:5.2f}x   "
           f"bf16 vs PyTorch bf16 autocast {t_tbf / t_cbf:5.2f}x")
     if flops:
-        ours, theirs, peak = flops
+        ours, theirs, (peak, peak_bf16) = flops
         print(f"    matmul work per step: vec2text_c {ours / 1e9:.3f} GFLOP, PyTorch {theirs / 1e9:.3f} GFLOP; sustained "
               f"over whole steps: vec2text_c f32 {ours * steps / t_c32 / 1e9:5.1f} GFLOP/s, PyTorch f32 "
               f"{theirs * steps / t_t32 / 1e9:5.1f} GFLOP/s")
-        print(f"    fp32 ceiling: matmuls alone at the {peak / 1e9:.0f} GFLOP/s peak would be "
-              f"{t_t32 / steps / (ours / peak):4.2f}x PyTorch's f32 step")
+        print(f"    ceilings: matmuls alone at the fp32 peak ({peak / 1e9:.0f} GFLOP/s) would be "
+              f"{t_t32 / steps / (ours / peak):4.2f}x PyTorch's f32 step; at the bf16 peak "
+              f"({peak_bf16 / 1e9:.0f} GFLOP/s), {t_tbf / steps / (ours / peak_bf16):4.2f}x its autocast step")
 
 
-def fp32_matmul_peak(repeat=5, n=2048):
-    """FLOP/s of the best n^3 float32 product, ours (oneDNN) or PyTorch's, same threads."""
+def matmul_peaks(repeat=5, n=2048):
+    """FLOP/s of the best n^3 product, ours (oneDNN) or PyTorch's, same threads: float32, and bf16
+    operands with f32 accumulation (where this CPU has bf16 matmuls)."""
     import torch
 
     from vec2text_c import _core
@@ -75,8 +78,12 @@ def fp32_matmul_peak(repeat=5, n=2048):
     a = rng.standard_normal((n, n), dtype=np.float32)
     b = rng.standard_normal((n, n), dtype=np.float32)
     at, bt = torch.from_numpy(a), torch.from_numpy(b)
-    t = min(best_of_all([lambda: _core.kernel_gemm(a, b), lambda: torch.mm(at, bt)], repeat))
-    return 2.0 * n ** 3 / t
+    f32 = min(best_of_all([lambda: _core.kernel_gemm(a, b), lambda: torch.mm(at, bt)], repeat))
+    bf16 = f32
+    if _core.gemm_bf16_supported():
+        ah, bh = at.bfloat16(), bt.bfloat16()
+        bf16 = min(best_of_all([lambda: _core.kernel_gemm(a, b, bf16=True), lambda: torch.mm(ah, bh)], repeat))
+    return 2.0 * n ** 3 / f32, 2.0 * n ** 3 / bf16
 
 
 def torch_step_flops(fn):
@@ -221,8 +228,9 @@ def main():
         bench_ridge(args.rows, args.repeat)
     peak = None
     if "mlp" in args.what or "vec2vec" in args.what:
-        peak = fp32_matmul_peak()
-        print(f"fp32 matmul peak (2048^3, best of oneDNN and PyTorch): {peak / 1e9:.0f} GFLOP/s")
+        peak = matmul_peaks()
+        print(f"matmul peaks (2048^3, best of oneDNN and PyTorch): fp32 {peak[0] / 1e9:.0f} GFLOP/s, "
+              f"bf16 {peak[1] / 1e9:.0f} GFLOP/s")
     if "mlp" in args.what:
         bench_mlp(args.repeat, peak)
     if "vec2vec" in args.what:
