@@ -267,6 +267,35 @@ def test_save_load_and_restore_best(rng, tmp_path):
     np.testing.assert_array_equal(align.Vec2Vec.load(tmp_path / "ln").transform(X[:7]), ln.transform(X[:7]))
 
 
+def test_fit_seeds_keeps_the_run_with_the_best_proxy(rng, tmp_path):
+    X, Y = _spaces(rng)
+    kw = dict(epochs=2, progress=False, **SMALL)
+    val = (X[:64], Y[:64])
+    m = align.Vec2Vec(**kw).fit_seeds(X[:128], Y[128:], seeds=(3, 4, 5), validation_data=val)
+    singles = {s: align.Vec2Vec(seed=s, **kw).fit(X[:128], Y[128:], validation_data=val) for s in (3, 4, 5)}
+    proxy = {s: r.history[-1]["cycle_cos"] for s, r in singles.items()}
+    winner = max(proxy, key=proxy.get)
+    assert [r["seed"] for r in m.seed_runs] == [3, 4, 5]
+    assert [r["cycle_cos"] for r in m.seed_runs] == [proxy[s] for s in (3, 4, 5)]
+    assert [r["val_top1"] for r in m.seed_runs] == [singles[s].history[-1]["val_top1"] for s in (3, 4, 5)]
+    assert m.seed == winner and m.history == singles[winner].history
+    np.testing.assert_array_equal(m.params, singles[winner].params)
+    np.testing.assert_array_equal(m.transform(X[:9]), singles[winner].transform(X[:9]))
+    m.save(tmp_path / "seeds")
+    assert align.load(tmp_path / "seeds").seed_runs == m.seed_runs
+    # with restore_best a run is ranked by its best epoch
+    rb = align.Vec2Vec(epochs=3, restore_best=True, **{k: v for k, v in kw.items() if k != "epochs"})
+    rb.fit_seeds(X[:128], Y[128:], seeds=[1, 2])
+    for r in rb.seed_runs:
+        single = align.Vec2Vec(epochs=3, restore_best=True, seed=r["seed"], progress=False, **SMALL)
+        single.fit(X[:128], Y[128:])
+        assert r["cycle_cos"] == max(h["cycle_cos"] for h in single.history)
+        assert r["epoch"] == single.best_epoch
+    for bad in ([], [1, 1], "ab", None):
+        with pytest.raises(ValueError, match="seeds: expected"):
+            align.Vec2Vec(**kw).fit_seeds(X[:128], Y[128:], seeds=bad)
+
+
 def test_bad_input(rng):
     X, Y = _spaces(rng, 64)
     with pytest.raises(RuntimeError, match="before transform"):

@@ -102,6 +102,7 @@ class Vec2Vec(Aligner):
         self.disc_params: np.ndarray | None = None
         self.history: list[dict[str, float]] = []
         self.best_epoch: int | None = None
+        self.seed_runs: list[dict[str, float]] = []
 
     def _params(self) -> dict[str, Any]:
         return {"d_latent": self.d_latent, "d_hidden": self.d_hidden, "d_backbone": self.d_backbone,
@@ -127,7 +128,8 @@ class Vec2Vec(Aligner):
                 "warmup": self.warmup, "max_grad_norm": self.max_grad_norm}
 
     def _state(self) -> dict[str, Any]:
-        return {**super()._state(), "history": self.history, "best_epoch": self.best_epoch}
+        return {**super()._state(), "history": self.history, "best_epoch": self.best_epoch,
+                "seed_runs": self.seed_runs}
 
     def _tensors(self) -> dict[str, np.ndarray]:
         t = {"generator": self.params, "discriminators": self.disc_params}
@@ -146,6 +148,7 @@ class Vec2Vec(Aligner):
         self.params, self.disc_params, self.stats = p, d, st
         self.history = list(state.get("history", []))
         self.best_epoch = state.get("best_epoch")
+        self.seed_runs = list(state.get("seed_runs", []))
 
     def _prepare(self, A: np.ndarray) -> np.ndarray:
         return _core.align_centre_normalise(A) if self.normalize else A
@@ -208,6 +211,34 @@ class Vec2Vec(Aligner):
         else:
             self.params, self.stats, self.disc_params = trainer.params(), trainer.stats(), trainer.disc_params()
         self.d_in, self.d_out = X.shape[1], Y.shape[1]
+        return self
+
+    def fit_seeds(self, X: Any, Y: Any, seeds: Any, validation_data: tuple[Any, Any] | None = None) -> Vec2Vec:
+        """Train one run per seed, all other settings equal, and keep the run whose unsupervised
+        proxy `cycle_cos` is highest: its last epoch, or its best epoch with restore_best. This is
+        how the vec2vec authors deal with runs that fail at random. Returns self, now holding the
+        winning run (its seed, history and parameters).
+
+        `seed_runs` lists every run: seed, the proxy it was ranked by, and with validation_data
+        the held-out top-1 and cosine of that epoch. The held-out scores are recorded, never used
+        to choose: with unpaired data the proxy is all there is.
+        """
+        try:
+            seeds = [int(s) for s in seeds]
+        except (TypeError, ValueError):
+            raise ValueError(f"seeds: expected a sequence of integers, got {seeds!r}") from None
+        if not seeds or len(set(seeds)) != len(seeds):
+            raise ValueError(f"seeds: expected one or more distinct integers, got {seeds!r}")
+        runs, best = [], None
+        for seed in seeds:
+            run = type(self)(**{**self._params(), "seed": seed}).fit(X, Y, validation_data=validation_data)
+            chosen = run.history[run.best_epoch - 1] if run.best_epoch else run.history[-1]
+            runs.append({"seed": seed, "epoch": chosen["epoch"], "cycle_cos": chosen["cycle_cos"],
+                         **{k: chosen[k] for k in ("val_top1", "val_cosine") if k in chosen}})
+            if best is None or chosen["cycle_cos"] > best[0]:
+                best = (chosen["cycle_cos"], run)
+        self.__dict__.update(best[1].__dict__)
+        self.seed_runs = runs
         return self
 
     def _cycle_cosine(self, px, py, config, params, stats) -> float:
