@@ -291,9 +291,43 @@ def test_fit_seeds_keeps_the_run_with_the_best_proxy(rng, tmp_path):
         single.fit(X[:128], Y[128:])
         assert r["cycle_cos"] == max(h["cycle_cos"] for h in single.history)
         assert r["epoch"] == single.best_epoch
-    for bad in ([], [1, 1], "ab", None):
+    for bad in ([], [1, 1], "ab", "12", None, [1.5], [-1], [2**64]):
         with pytest.raises(ValueError, match="seeds: expected"):
             align.Vec2Vec(**kw).fit_seeds(X[:128], Y[128:], seeds=bad)
+    with pytest.raises(ValueError, match="fit_seeds: each run needs at least one epoch"):
+        align.Vec2Vec(**{**kw, "epochs": 0}).fit_seeds(X[:128], Y[128:], seeds=[1])
+
+
+def test_fit_seeds_survives_failed_runs(rng, monkeypatch):
+    # a run whose weights diverge fails inside fit, and a NaN proxy cannot win: both are recorded
+    # and skipped; bad input still fails at once, before any run; all runs failing is an error
+    X, Y = _spaces(rng)
+    kw = dict(epochs=1, progress=False, **SMALL)
+    fit, calls = align.Vec2Vec.fit, []
+
+    def flaky(self, X, Y, validation_data=None):
+        calls.append(self.seed)
+        if self.seed in (4, 6):
+            raise ValueError("params: expected finite values, found NaN at index 0")
+        out = fit(self, X, Y, validation_data)
+        if self.seed == 3:
+            out.history[-1]["cycle_cos"] = float("nan")
+        return out
+
+    monkeypatch.setattr(align.Vec2Vec, "fit", flaky)
+    m = align.Vec2Vec(**kw).fit_seeds(X[:128], Y[128:], seeds=[3, 4, 5])
+    assert m.seed == 5 and calls == [3, 4, 5]
+    assert np.isnan(m.seed_runs[0]["cycle_cos"]) and m.seed_runs[1] == {"seed": 4, "error": "params: expected "
+                                                                         "finite values, found NaN at index 0"}
+    np.testing.assert_array_equal(m.params, fit(align.Vec2Vec(seed=5, **kw), X[:128], Y[128:]).params)
+    with pytest.raises(RuntimeError, match="fit_seeds: no run gave a finite proxy"):
+        align.Vec2Vec(**kw).fit_seeds(X[:128], Y[128:], seeds=[3, 6])
+    calls.clear()
+    bad = X[:128].copy()
+    bad[5, 2] = np.nan
+    with pytest.raises(ValueError, match="X: expected finite values"):
+        align.Vec2Vec(**kw).fit_seeds(bad, Y[128:], seeds=[1, 2])
+    assert calls == []
 
 
 def test_bad_input(rng):

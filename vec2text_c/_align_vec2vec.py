@@ -3,6 +3,9 @@ spaces with adapters, a shared backbone and adversarial, cycle and VSP losses, t
 C core. See vec2text_c.align and csrc/align/vec2vec.h for the recipe."""
 from __future__ import annotations
 
+import math
+import operator
+
 from typing import Any
 
 import numpy as np
@@ -165,20 +168,8 @@ class Vec2Vec(Aligner):
         """
         from tqdm.auto import tqdm
 
-        X = self._prepare(_matrix(X, "X"))
-        Y = self._prepare(_matrix(Y, "Y"))
+        X, Y, val = self._inputs(X, Y, validation_data)
         per_epoch = min(len(X), len(Y)) // self.batch_size
-        if per_epoch < 1:
-            raise ValueError(f"X, Y: need at least batch_size={self.batch_size} rows in each space for one step, "
-                             f"got {len(X)} and {len(Y)}")
-        val = None
-        if validation_data is not None:
-            Xv, Yv = (_matrix(validation_data[0], "validation_data[0]", X.shape[1]),
-                      _matrix(validation_data[1], "validation_data[1]", Y.shape[1]))
-            if len(Xv) != len(Yv) or len(Xv) < 2:
-                raise ValueError(f"validation_data: expected paired rows (same count, at least 2), got {len(Xv)} "
-                                 f"and {len(Yv)}")
-            val = (self._prepare(Xv), Yv)
         config = self.config(X.shape[1], Y.shape[1])
         trainer = _core.Vec2VecTrainer(config, seed=self.seed, precision=self.precision)
         rng = np.random.default_rng(self.seed)
@@ -213,30 +204,64 @@ class Vec2Vec(Aligner):
         self.d_in, self.d_out = X.shape[1], Y.shape[1]
         return self
 
+    def _inputs(self, X: Any, Y: Any, validation_data: tuple[Any, Any] | None):
+        """Checked, prepared training rows and (X_val prepared, Y_val) or None; clear errors."""
+        X = self._prepare(_matrix(X, "X"))
+        Y = self._prepare(_matrix(Y, "Y"))
+        if min(len(X), len(Y)) < self.batch_size:
+            raise ValueError(f"X, Y: need at least batch_size={self.batch_size} rows in each space for one step, "
+                             f"got {len(X)} and {len(Y)}")
+        val = None
+        if validation_data is not None:
+            Xv, Yv = (_matrix(validation_data[0], "validation_data[0]", X.shape[1]),
+                      _matrix(validation_data[1], "validation_data[1]", Y.shape[1]))
+            if len(Xv) != len(Yv) or len(Xv) < 2:
+                raise ValueError(f"validation_data: expected paired rows (same count, at least 2), got {len(Xv)} "
+                                 f"and {len(Yv)}")
+            val = (self._prepare(Xv), Yv)
+        return X, Y, val
+
     def fit_seeds(self, X: Any, Y: Any, seeds: Any, validation_data: tuple[Any, Any] | None = None) -> Vec2Vec:
         """Train one run per seed, all other settings equal, and keep the run whose unsupervised
         proxy `cycle_cos` is highest: its last epoch, or its best epoch with restore_best. This is
         how the vec2vec authors deal with runs that fail at random. Returns self, now holding the
         winning run (its seed, history and parameters).
 
-        `seed_runs` lists every run: seed, the proxy it was ranked by, and with validation_data
-        the held-out top-1 and cosine of that epoch. The held-out scores are recorded, never used
-        to choose: with unpaired data the proxy is all there is.
+        `seed_runs` lists every run: seed, the epoch and proxy it was ranked by, and with
+        validation_data the held-out top-1 and cosine of that epoch. The held-out scores are
+        recorded, never used to choose: with unpaired data the proxy is all there is. A run that
+        fails (its weights diverge to NaN, say) is recorded with its error and skipped; the call
+        raises only when every run fails.
         """
+        if isinstance(seeds, (str, bytes)):
+            raise ValueError(f"seeds: expected a sequence of integers, got {seeds!r}")
         try:
-            seeds = [int(s) for s in seeds]
-        except (TypeError, ValueError):
+            seeds = [operator.index(s) for s in seeds]
+        except TypeError:
             raise ValueError(f"seeds: expected a sequence of integers, got {seeds!r}") from None
-        if not seeds or len(set(seeds)) != len(seeds):
-            raise ValueError(f"seeds: expected one or more distinct integers, got {seeds!r}")
-        runs, best = [], None
+        if not seeds or len(set(seeds)) != len(seeds) or not all(0 <= s < 2**64 for s in seeds):
+            raise ValueError(f"seeds: expected one or more distinct integers in [0, 2**64), got {seeds!r}")
+        if (self.epochs if self.steps is None else self.steps) < 1:
+            raise ValueError(f"fit_seeds: each run needs at least one epoch or step to be ranked, got "
+                             f"epochs={self.epochs}, steps={self.steps}")
+        self._inputs(X, Y, validation_data)  # bad input fails here, before any run
+        runs, best, errors = [], None, []
         for seed in seeds:
-            run = type(self)(**{**self._params(), "seed": seed}).fit(X, Y, validation_data=validation_data)
+            try:
+                run = type(self)(**{**self._params(), "seed": seed}).fit(X, Y, validation_data=validation_data)
+            except ValueError as e:  # inputs are fine, so the run itself failed (diverged weights)
+                runs.append({"seed": seed, "error": str(e)})
+                errors.append(e)
+                continue
             chosen = run.history[run.best_epoch - 1] if run.best_epoch else run.history[-1]
-            runs.append({"seed": seed, "epoch": chosen["epoch"], "cycle_cos": chosen["cycle_cos"],
+            proxy = chosen["cycle_cos"]
+            runs.append({"seed": seed, "epoch": chosen["epoch"], "cycle_cos": proxy,
                          **{k: chosen[k] for k in ("val_top1", "val_cosine") if k in chosen}})
-            if best is None or chosen["cycle_cos"] > best[0]:
-                best = (chosen["cycle_cos"], run)
+            if math.isfinite(proxy) and (best is None or proxy > best[0]):
+                best = (proxy, run)
+        if best is None:
+            raise RuntimeError(f"fit_seeds: no run gave a finite proxy (seeds {seeds}); the runs: {runs}") from (
+                errors[-1] if errors else None)
         self.__dict__.update(best[1].__dict__)
         self.seed_runs = runs
         return self

@@ -111,8 +111,10 @@ void v2t_mlp_trainer_release(v2t_mlp_trainer *t)
 
 v2t_status v2t_mlp_trainer_set_bf16(v2t_mlp_trainer *t, int on)
 {
+    if (t->ex.n_mirrors)  // the fp32 transposes stopped at the first bf16 update: no way back
+        return on ? V2T_OK : v2t_fail(V2T_ERR_VALUE, "MLP trainer: bf16 cannot be turned off once on");
     t->ex.gemm_bf16 = on != 0;
-    if (!on || t->ex.n_mirrors)
+    if (!on)
         return V2T_OK;
     // the forward products read params_t, the input-gradient products params: mirror both; from
     // here on updates write the transposed copies into their mirror only (train_ops.h)
@@ -182,13 +184,14 @@ v2t_status v2t_mlp_loss_grad(v2t_mlp_trainer *t, const float *x, const float *y,
         off[l] = off[l - 1] + s->widths[l];
     const float *yhat = t->acts + off[L - 1] * B;
     /* d loss / d y_hat = 2 (y_hat - y) / (B d_out); the squares are summed in fixed chunks added
-     * in chunk order, so the loss does not depend on the thread count */
+     * in chunk order, so the loss does not depend on the thread count (chunks are dealt out one at
+     * a time, so the ordered additions never wait for a whole share of another thread) */
     enum { CHUNK = 1 << 14 };
     float *g = t->delta[0];
     const double scale = 2.0 / ((double)B * (double)d_out);
     const int64_t n = B * d_out, chunks = (n + CHUNK - 1) / CHUNK;
     double sq = 0.0;
-#pragma omp parallel for schedule(static) ordered if (n >= V2T_PAR_MIN)
+#pragma omp parallel for schedule(static, 1) ordered if (n >= V2T_PAR_MIN)
     for (int64_t c = 0; c < chunks; c++) {
         const int64_t i1 = (c + 1) * CHUNK < n ? (c + 1) * CHUNK : n;
         double part = 0.0;

@@ -35,7 +35,8 @@ v2t_status v2t_mlp_forward(const v2t_mlp_shape *s, const float *params, v2t_exec
 typedef struct v2t_mlp_trainer {
     v2t_mlp_shape shape;
     float *params, *grads, *adam_m, *adam_v; /* [n_params] each */
-    float *params_t;                         /* [n_params] weights transposed (plain-layout forward products) */
+    float *params_t;                         /* [n_params] weights transposed (plain-layout forward products);
+                                                in bf16 training only its mirror is kept current */
     int64_t step;                            /* AdamW updates done */
     int64_t cap_rows;                        /* rows the scratch below holds */
     float *acts;                             /* [cap_rows, sum of w_1 .. w_L] activations */
@@ -50,7 +51,8 @@ typedef struct v2t_mlp_trainer {
 v2t_status v2t_mlp_trainer_init(v2t_mlp_trainer *t, int n_layers, const int64_t *widths, const float *params);
 void v2t_mlp_trainer_release(v2t_mlp_trainer *t);
 
-// on: matmuls in bf16 (ops/gemm.h), the weights read from bf16 mirrors refreshed at every update
+// on: matmuls in bf16 (ops/gemm.h), the weights read from bf16 mirrors refreshed at every update.
+// Once on, it stays on (turning it off is an error).
 v2t_status v2t_mlp_trainer_set_bf16(v2t_mlp_trainer *t, int on);
 
 // x: [B, d_in], y: [B, d_out] -> *loss (mean squared error), t->grads = d loss / d params

@@ -90,11 +90,12 @@ double v2t_clip_grad_norm(float *g, int64_t n, double max_norm)
 {
     // partial sums over fixed chunks, added in chunk order: the same result on any thread count.
     // Inside a chunk, LANES running sums (element i goes to sum i % LANES) keep the additions
-    // independent, so they vectorise instead of waiting on one another.
+    // independent, so they vectorise instead of waiting on one another. Chunks are dealt out one
+    // at a time, so the ordered additions never wait for a whole share of another thread.
     enum { CHUNK = 1 << 16, LANES = 8 };
     const int64_t chunks = (n + CHUNK - 1) / CHUNK;
     double ss = 0.0;
-#pragma omp parallel for schedule(static) ordered if (n >= V2T_PAR_MIN)
+#pragma omp parallel for schedule(static, 1) ordered if (n >= V2T_PAR_MIN)
     for (int64_t c = 0; c < chunks; c++) {
         const int64_t i0 = c * CHUNK, i1 = (c + 1) * CHUNK < n ? (c + 1) * CHUNK : n;
         double lane[LANES] = {0};

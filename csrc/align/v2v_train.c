@@ -112,8 +112,10 @@ static void refresh_transposed(v2t_v2v_trainer *t)
 
 v2t_status v2t_v2v_trainer_set_bf16(v2t_v2v_trainer *t, int on)
 {
+    if (t->ex.n_mirrors)  // the fp32 transposes stopped at the first bf16 update: no way back
+        return on ? V2T_OK : v2t_fail(V2T_ERR_VALUE, "vec2vec trainer: bf16 cannot be turned off once on");
     t->ex.gemm_bf16 = on != 0;
-    if (!on || t->ex.n_mirrors)
+    if (!on)
         return V2T_OK;
     // forward products read the transposed copies, input-gradient products the stored weights;
     // from here on updates write the transposed copies into their mirrors only (train_ops.h)

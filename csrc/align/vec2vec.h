@@ -107,10 +107,11 @@ v2t_status v2t_v2v_translate(const v2t_v2v_model *m, const float *params, const 
 typedef struct v2t_v2v_trainer {
     v2t_v2v_model m;
     float *params, *grads, *adam_m, *adam_v; /* [n_params] */
-    float *params_t;                         /* [n_params] Linear weights transposed (plain-layout products) */
+    float *params_t;                         /* [n_params] Linear weights transposed (plain-layout products);
+                                                in bf16 training only its mirror is kept current */
     float *stats;                            /* [n_stats] */
     float *dparams, *dgrads, *dadam_m, *dadam_v; /* [n_disc_params] */
-    float *dparams_t;                            /* [n_disc_params] transposed weights */
+    float *dparams_t;                            /* [n_disc_params] transposed weights (as params_t) */
     int64_t step;                            /* generator updates done */
     int64_t disc_step;                       /* discriminator updates done */
     v2t_rng rng;                             /* dropout masks */
@@ -130,7 +131,7 @@ v2t_status v2t_v2v_trainer_init(v2t_v2v_trainer *t, const v2t_v2v_config *c, uin
 void v2t_v2v_trainer_release(v2t_v2v_trainer *t);
 
 /* on: matmuls in bf16 (ops/gemm.h), the weights of all networks read from bf16 mirrors that
- * every update refreshes */
+ * every update refreshes. Once on, it stays on (turning it off is an error). */
 v2t_status v2t_v2v_trainer_set_bf16(v2t_v2v_trainer *t, int on);
 
 // x: [B, d1], y: [B, d2] unpaired batches -> metrics: [V2T_V2V_NMETRICS]. update_disc / update_gen

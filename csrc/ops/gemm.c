@@ -11,7 +11,7 @@
 
 typedef struct gemm_entry {
     int trans_a, trans_b, scaled; /* scaled: alpha != 1 is applied as a runtime scale */
-    int bf16;                     /* operands in bf16 (always untransposed), C in f32 */
+    int bf16;                     /* operands in bf16 (A always untransposed; B too unless mirrored), C in f32 */
     float beta;                   /* 0: no accumulation; otherwise a sum post-op with this scale */
     dnnl_primitive_t prim;
     size_t scratch_bytes;

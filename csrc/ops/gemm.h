@@ -12,7 +12,7 @@
  * Mixed precision: when ex->gemm_bf16 is set, op(A) and op(B) are rounded to bf16 (nearest
  * even) into dense copies held by the v2t_exec and the product runs bf16 x bf16 with f32
  * accumulation and an f32 C (AVX512-BF16 / AMX: about twice the f32 rate). The copies are
- * written untransposed, so every product runs as the plain case. alpha and beta stay f32.
+ * written untransposed, so such products run as the plain case. alpha and beta stay f32.
  * It is an error on a CPU without bf16 matmul support (v2t_gemm_bf16_supported says).
  *
  * Weight mirrors: a trainer multiplies by the same weights many times between two updates.
@@ -20,8 +20,10 @@
  * bf16 copy of the region element for element, and calls v2t_gemm_mirror_refresh on the part
  * an update changed. A bf16 product whose B operand lies inside a registered region reads the
  * mirror (same offsets, strides and transpose) instead of packing B again. The operand values
- * are the same either way, so the product is too; a stale mirror is the caller's bug, and the
- * trainers' tests compare a trained trainer against a fresh one built from its parameters.
+ * are the same either way; for a dense untransposed B (the only kind the trainers pass) the
+ * layout is too, so the product is bit-identical to packing it (a transposed B may run another
+ * oneDNN kernel). A stale mirror is the caller's bug: the trainers' tests compare a trained
+ * trainer against a fresh one built from its parameters.
  */
 #ifndef V2T_OPS_GEMM_H
 #define V2T_OPS_GEMM_H
