@@ -39,8 +39,8 @@ class Vec2Vec(Aligner):
     rows to their X -> Y -> X and Y -> X -> Y round trips on up to `proxy_rows` training rows);
     with `validation_data=(X_val, Y_val)` (paired, never trained on) also the held-out cosine,
     top-1 and mean rank. vec2vec is unstable across seeds: the authors train several and keep
-    the best by an unsupervised proxy; `restore_best=True` keeps the epoch with the best
-    `cycle_cos` instead of the last one.
+    the best by an unsupervised proxy, which `fit_seeds(X, Y, seeds)` does with `cycle_cos`;
+    `restore_best=True` keeps the epoch with the best `cycle_cos` instead of the last one.
 
     Inputs are scaled to unit rows first when `normalize` (as the published training does).
 
