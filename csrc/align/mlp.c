@@ -111,15 +111,9 @@ void v2t_mlp_trainer_release(v2t_mlp_trainer *t)
 
 v2t_status v2t_mlp_trainer_set_bf16(v2t_mlp_trainer *t, int on)
 {
-    if (t->ex.n_mirrors)  // the fp32 transposes stopped at the first bf16 update: no way back
-        return on ? V2T_OK : v2t_fail(V2T_ERR_VALUE, "MLP trainer: bf16 cannot be turned off once on");
-    t->ex.gemm_bf16 = on != 0;
-    if (!on)
-        return V2T_OK;
-    // the forward products read params_t, the input-gradient products params: mirror both; from
-    // here on updates write the transposed copies into their mirror only (train_ops.h)
-    V2T_TRY(v2t_gemm_mirror_add(&t->ex, t->params, t->shape.n_params));
-    return v2t_gemm_mirror_add(&t->ex, t->params_t, t->shape.n_params);
+    const float *w[] = {t->params}, *wt[] = {t->params_t};
+    const int64_t n[] = {t->shape.n_params};
+    return v2t_train_set_bf16(&t->ex, on, "MLP trainer", 1, w, wt, n);
 }
 
 v2t_status v2t_mlp_trainer_init(v2t_mlp_trainer *t, int n_layers, const int64_t *widths, const float *params)

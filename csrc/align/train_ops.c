@@ -60,6 +60,19 @@ v2t_status v2t_dense_forward_t(v2t_exec *ex, const float *x, int64_t ldx, int64_
     return v2t_gemm(ex, 0, 0, B, out, in, 1.f, x, ldx, wt, out, b ? 1.f : 0.f, y, ldy);
 }
 
+v2t_status v2t_train_set_bf16(v2t_exec *ex, int on, const char *who, int count, const float *const w[],
+                              const float *const wt[], const int64_t n[])
+{
+    if (ex->n_mirrors)
+        return on ? V2T_OK : v2t_fail(V2T_ERR_VALUE, "%s: bf16 cannot be turned off once on", who);
+    ex->gemm_bf16 = on != 0;
+    for (int i = 0; on && i < count; i++) {
+        V2T_TRY(v2t_gemm_mirror_add(ex, w[i], n[i]));
+        V2T_TRY(v2t_gemm_mirror_add(ex, wt[i], n[i]));
+    }
+    return V2T_OK;
+}
+
 void v2t_transpose_weight(v2t_exec *ex, const float *w, int64_t out, int64_t in, float *wt)
 {
     uint16_t *mirror = ex && ex->gemm_bf16 ? v2t_gemm_mirror_of(ex, wt, out * in) : NULL;

@@ -59,6 +59,14 @@ v2t_status v2t_dense_forward_t(v2t_exec *ex, const float *x, int64_t ldx, int64_
 // and wt itself is left as it is: every product that reads wt then reads the mirror.
 void v2t_transpose_weight(v2t_exec *ex, const float *w, int64_t out, int64_t in, float *wt);
 
+// bf16 training for a trainer's execution state (who names the trainer in errors): products in
+// bf16 (ops/gemm.h), and each of the count weight regions w[i] and its transposed copy wt[i]
+// (n[i] floats each) mirrored. The forward products read wt, the input-gradient products w; from
+// here on updates write the transposed copies into their mirrors only (v2t_transpose_weight).
+// One-way: turning it off once on is an error (the fp32 transposes are no longer current).
+v2t_status v2t_train_set_bf16(v2t_exec *ex, int on, const char *who, int count, const float *const w[],
+                              const float *const wt[], const int64_t n[]);
+
 // x: [B, in] (ldx), dy: [B, out], w: [out, in]
 //   -> dw: [out, in] = dy^T x (+= when accumulate), db: [out] = sum_rows dy (+= when accumulate; NULL: skip),
 //      dx: [B, in] = dy w (NULL: skip; += when accumulate_dx)

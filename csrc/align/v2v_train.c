@@ -112,18 +112,9 @@ static void refresh_transposed(v2t_v2v_trainer *t)
 
 v2t_status v2t_v2v_trainer_set_bf16(v2t_v2v_trainer *t, int on)
 {
-    if (t->ex.n_mirrors)  // the fp32 transposes stopped at the first bf16 update: no way back
-        return on ? V2T_OK : v2t_fail(V2T_ERR_VALUE, "vec2vec trainer: bf16 cannot be turned off once on");
-    t->ex.gemm_bf16 = on != 0;
-    if (!on)
-        return V2T_OK;
-    // forward products read the transposed copies, input-gradient products the stored weights;
-    // from here on updates write the transposed copies into their mirrors only (train_ops.h)
-    const v2t_v2v_model *m = &t->m;
-    V2T_TRY(v2t_gemm_mirror_add(&t->ex, t->params, m->n_params));
-    V2T_TRY(v2t_gemm_mirror_add(&t->ex, t->params_t, m->n_params));
-    V2T_TRY(v2t_gemm_mirror_add(&t->ex, t->dparams, m->n_disc_params));
-    return v2t_gemm_mirror_add(&t->ex, t->dparams_t, m->n_disc_params);
+    const float *w[] = {t->params, t->dparams}, *wt[] = {t->params_t, t->dparams_t};
+    const int64_t n[] = {t->m.n_params, t->m.n_disc_params};
+    return v2t_train_set_bf16(&t->ex, on, "vec2vec trainer", 2, w, wt, n);
 }
 
 v2t_status v2t_v2v_trainer_init(v2t_v2v_trainer *t, const v2t_v2v_config *c, uint64_t seed, const float *params,
