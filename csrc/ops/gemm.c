@@ -149,18 +149,6 @@ void v2t_gemm_mirror_refresh(v2t_exec *ex, const float *p, int64_t n)
         round_flat(p, n, m);
 }
 
-/* The mirror of an operand stored as `rows` rows of `cols` values with row stride ld, when one
- * region holds all of it; NULL otherwise. */
-static const uint16_t *mirrored(const v2t_exec *ex, const float *x, int64_t rows, int64_t cols, int64_t ld)
-{
-    for (int i = 0; i < ex->n_mirrors; i++) {
-        const v2t_bf16_mirror *m = &ex->mirror[i];
-        if (x >= m->base && x < m->base + m->n && (rows - 1) * ld + cols <= m->n - (x - m->base))
-            return m->bf16 + (x - m->base);
-    }
-    return NULL;
-}
-
 /* ---- execution ---- */
 
 static v2t_status scale_rows(int64_t M, int64_t N, float beta, float *C, int64_t ldc)
@@ -204,7 +192,8 @@ v2t_status v2t_gemm(v2t_exec *ex, int trans_a, int trans_b, int64_t M, int64_t N
         a_data = ex->pack_a.data;
         lda = K;
         trans_a = 0;
-        const uint16_t *bm = mirrored(ex, B, trans_b ? N : K, trans_b ? K : N, ldb);
+        // op(B) is stored as (trans_b ? N : K) rows of (trans_b ? K : N) values with stride ldb
+        const uint16_t *bm = v2t_gemm_mirror_of(ex, B, ((trans_b ? N : K) - 1) * ldb + (trans_b ? K : N));
         if (bm) {
             b_data = bm;
         } else {
