@@ -189,11 +189,21 @@ def test_train_end_to_end_tiny(tmp_path, shared_data):
     argv = ["train", "--corpus", str(tmp_path / "c.txt"), "--workdir", str(tmp_path / "w"), "--out", str(out),
             "--vocab-size", "300", "--d-model", "32", "--heads", "2", "--d-ff", "64", "--layers", "1",
             "--repeat-tokens", "2", "--inverter-steps", "4", "--corrector-steps", "4", "--batch-size", "16",
-            "--warmup", "2", "--hypotheses", "64", "--threads", "1", "--no-bf16"]
+            "--warmup", "2", "--hypotheses", "64", "--threads", "1", "--no-bf16", "--warm-start", "none"]
     assert main(argv) == 0
     corr = vec2text_c.load_corrector(out / "inverter", out / "corrector")
     assert corr.dim == 384 and corr.inverter.num_repeat_tokens == 2
     assert len(vec2text_c.invert_strings(["A dog runs."], corr, num_steps=1)) == 1
+
+
+def test_train_warm_start_shape_is_checked_before_any_work(tmp_path, capsys):
+    (tmp_path / "c.txt").write_text("A man is playing a guitar.\n")
+    argv = ["train", "--corpus", str(tmp_path / "c.txt"), "--workdir", str(tmp_path / "w"), "--d-model", "32",
+            "--heads", "2"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "warm_start: the T5 d_model 32 must equal the BERT hidden size 384 (use warm_start 'none'" in err
+    assert not (tmp_path / "w").exists()
 
 
 def test_train_without_corpus_is_an_error(tmp_path, capsys):

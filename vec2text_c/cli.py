@@ -248,11 +248,19 @@ def cmd_train(args: argparse.Namespace) -> None:
     work = Path(args.workdir)
     stages = ["prepare", "inverter", "hypotheses", "corrector", "export"] if args.stage == "all" else [args.stage]
     shape = ModelShape(vocab_size=args.vocab_size, d_model=args.d_model, num_heads=args.heads, d_ff=args.d_ff,
-                       num_layers=args.layers, num_repeat_tokens=args.repeat_tokens)
+                       num_layers=args.layers, num_decoder_layers=args.decoder_layers,
+                       feed_forward_proj=args.feed_forward, num_repeat_tokens=args.repeat_tokens,
+                       lowercase=not args.cased)
 
-    def settings(steps):
+    if args.stage in ("all", "inverter") and args.warm_start != "none":
+        from .train.warmstart import bert_dir, check_shape
+
+        check_shape(shape.t5_config(), bert_dir(args.embedder), args.warm_start)
+
+    def settings(steps, **kw):
         return TrainSettings(steps=steps, batch_size=args.batch_size, lr=args.lr, warmup=args.warmup, seed=args.seed,
-                             threads=args.threads, bf16=not args.no_bf16, device=args.device)
+                             threads=args.threads, bf16=not args.no_bf16, device=args.device,
+                             time_budget=args.time_budget, **kw)
 
     for stage in stages:
         if stage == "prepare":
@@ -263,7 +271,7 @@ def cmd_train(args: argparse.Namespace) -> None:
                 continue
             prepare(args.corpus, work, shape=shape, embedder=args.embedder)
         elif stage == "inverter":
-            train_inverter(work, settings(args.inverter_steps))
+            train_inverter(work, settings(args.inverter_steps, bow_weight=args.bow_weight, warm_start=args.warm_start))
         elif stage == "hypotheses":
             if not (work / "data" / "hypotheses.npz").is_file() or args.stage == "hypotheses":
                 make_hypotheses(work, n=args.hypotheses)
@@ -323,12 +331,23 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", help="where to export the checkpoints (default: WORKDIR/export)")
     t.add_argument("--stage", default="all", choices=("all", "prepare", "inverter", "hypotheses", "corrector", "export"))
     t.add_argument("--embedder", default=DEFAULT_EMBEDDER)
+    # the defaults are the shipped MiniLM recipe (README): d_model and heads match all-MiniLM-L6-v2's
+    # layers, which --warm-start copies
     t.add_argument("--vocab-size", type=int, default=8000)
-    t.add_argument("--d-model", type=int, default=256)
-    t.add_argument("--heads", type=int, default=4)
+    t.add_argument("--d-model", type=int, default=384)
+    t.add_argument("--heads", type=int, default=12)
     t.add_argument("--d-ff", type=int, default=1024)
-    t.add_argument("--layers", type=int, default=3)
-    t.add_argument("--repeat-tokens", type=int, default=8)
+    t.add_argument("--layers", type=int, default=2, help="encoder layers (default 2)")
+    t.add_argument("--decoder-layers", type=int, default=3, help="decoder layers (default 3)")
+    t.add_argument("--feed-forward", default="gelu", choices=("relu", "gelu", "gated-gelu"),
+                   help="T5 feed_forward_proj (default gelu, as BERT's)")
+    t.add_argument("--repeat-tokens", type=int, default=16)
+    t.add_argument("--cased", action="store_true", help="keep the targets' case (default: lowercase, for uncased embedders)")
+    t.add_argument("--bow-weight", type=float, default=1.0, help="weight of the inverter's bag-of-words loss (0: off)")
+    t.add_argument("--warm-start", default="layers", choices=("none", "embeddings", "layers"),
+                   help="initialise the inverter from the embedder's BERT weights (default: layers)")
+    t.add_argument("--time-budget", type=float, default=0.0,
+                   help="stop a training stage after this many seconds, saved and resumable (0: no limit)")
     t.add_argument("--inverter-steps", type=int, default=3000)
     t.add_argument("--corrector-steps", type=int, default=3000)
     t.add_argument("--hypotheses", type=int, default=None, help="training texts to make corrector hypotheses for")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["InversionModule", "CorrectorModule", "make_t5"]
+__all__ = ["InversionModule", "CorrectorModule", "make_t5", "bow_logits", "bow_loss"]
 
 
 def make_t5(config: dict):
@@ -38,9 +38,39 @@ class InversionModule(nn.Module):
         x = self.embedding_transform(embeddings).reshape(embeddings.shape[0], self.num_repeat_tokens, self.d_model)
         return x, torch.ones(x.shape[:2], dtype=torch.long, device=x.device)
 
-    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor, bow_weight: float = 0.0) -> torch.Tensor:
+        """The token cross-entropy, plus `bow_weight` times the bag-of-words loss of the encoder
+        output (see bow_loss). The parts are kept in `last_parts` for logging."""
         x, mask = self.encoder_inputs(embeddings)
-        return self.encoder_decoder(inputs_embeds=x, attention_mask=mask, labels=labels).loss
+        out = self.encoder_decoder(inputs_embeds=x, attention_mask=mask, labels=labels)
+        self.last_parts = {"ce": float(out.loss.detach())}
+        if not bow_weight:
+            return out.loss
+        bow = bow_loss(self.encoder_decoder, out.encoder_last_hidden_state, labels)
+        self.last_parts["bow"] = float(bow.detach())
+        return out.loss + bow_weight * bow
+
+
+def bow_logits(t5, encoder_states: torch.Tensor) -> torch.Tensor:
+    """[B, V] bag-of-words logits: the mean of the encoder output rows through the tied output
+    embedding (scaled by d_model^-0.5 as T5 scales its decoder output). No parameters of its
+    own, so the C core can compute the same proposals from a checkpoint."""
+    pooled = encoder_states.mean(1) * (t5.config.d_model ** -0.5)
+    return pooled @ t5.shared.weight.t()
+
+
+def bow_loss(t5, encoder_states: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """The bag-of-words loss (Zhao et al. 2017): minus the mean log-probability, under one
+    softmax over the vocabulary, of each distinct target token (pad, </s> and -100 left out).
+    It rewards encoder states from which the target's words can be read, the decoder's cue to
+    use its conditioning."""
+    logp = torch.log_softmax(bow_logits(t5, encoder_states).float(), dim=-1)
+    lab = labels.clamp(min=0)
+    bag = torch.zeros_like(logp).scatter_(1, lab, 1.0)
+    bag[:, 0] = 0.0
+    bag[:, 1] = 0.0
+    n = bag.sum(1).clamp(min=1.0)
+    return (-(bag * logp).sum(1) / n).mean()
 
 
 class CorrectorModule(nn.Module):

@@ -30,7 +30,7 @@ import numpy as np
 from .corpora import heldout_split, read_corpus
 from .trainer import TrainSettings, fit
 
-__all__ = ["ModelShape", "prepare", "train_inverter", "make_hypotheses", "train_corrector", "export", "load_texts"]
+__all__ = ["ModelShape", "prepare", "gate", "train_inverter", "make_hypotheses", "train_corrector", "export", "load_texts"]
 
 DEFAULT_EMBEDDER = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -47,12 +47,17 @@ class ModelShape:
     feed_forward_proj: str = "relu"
     num_repeat_tokens: int = 8
     max_seq_length: int = 32
+    num_decoder_layers: int | None = None  # None: num_layers
+    # lowercase the targets (and the tokenizer's training text): for uncased embedders such as
+    # all-MiniLM-L6-v2, whose embedding carries no case
+    lowercase: bool = False
 
     def t5_config(self) -> dict:
         return dict(
             vocab_size=self.vocab_size, d_model=self.d_model, d_kv=self.d_model // self.num_heads,
             num_heads=self.num_heads, d_ff=self.d_ff, num_layers=self.num_layers,
-            num_decoder_layers=self.num_layers, feed_forward_proj=self.feed_forward_proj,
+            num_decoder_layers=self.num_layers if self.num_decoder_layers is None else self.num_decoder_layers,
+            feed_forward_proj=self.feed_forward_proj,
             dropout_rate=0.0, tie_word_embeddings=True, decoder_start_token_id=0, pad_token_id=0,
             eos_token_id=1, relative_attention_num_buckets=32, relative_attention_max_distance=128,
             layer_norm_epsilon=1e-6, is_encoder_decoder=True, model_type="t5",
@@ -86,6 +91,16 @@ def _fit_budget(texts, tok, max_tokens: int) -> list[str]:
     return out
 
 
+class _Lowercased:
+    """A tokenizer that lowercases what it encodes (the targets of an uncased embedder)."""
+
+    def __init__(self, tok):
+        self.tok = tok
+
+    def encode(self, text: str, **kw):
+        return self.tok.encode(text.lower(), **kw)
+
+
 def _encode_ids(texts, tok, max_len: int) -> tuple[np.ndarray, np.ndarray]:
     ids = np.zeros((len(texts), max_len), dtype=np.int32)
     lengths = np.zeros(len(texts), dtype=np.int32)
@@ -105,25 +120,50 @@ def _embed(embedder, texts: list[str], what: str, chunk: int = 4096) -> np.ndarr
     return np.concatenate(out) if out else np.zeros((0, embedder.dim), np.float32)
 
 
+def _train_vocabulary(texts: list[str], vocab_size: int, out: Path) -> None:
+    """train_sentencepiece, with SentencePiece's complaint about a corpus too small for the
+    vocabulary turned into a ValueError that says what to change."""
+    import re
+
+    from .tokenizer import train_sentencepiece
+
+    try:
+        train_sentencepiece(texts, vocab_size, out)
+    except RuntimeError as e:
+        m = re.search(r"<= *(\d+)", str(e))
+        most = f" (at most {m.group(1)} for this corpus)" if m else ""
+        raise ValueError(f"vocab_size: the corpus ({len(texts)} training texts) is too small for a vocabulary of "
+                         f"{vocab_size} pieces{most}: give more text or a smaller --vocab-size") from None
+
+
 def prepare(corpus: list[str], workdir: str | Path, *, shape: ModelShape = ModelShape(),
             embedder: str = DEFAULT_EMBEDDER, heldout_fraction: float = 0.02, val_size: int = 1000) -> None:
     from ..embedders import load_embedder
     from ..t5_tokenizer import T5Tokenizer
-    from .tokenizer import train_sentencepiece, write_tokenizer_files
+    from .tokenizer import write_tokenizer_files
 
     w = Path(workdir)
     (w / "data").mkdir(parents=True, exist_ok=True)
     texts = read_corpus(corpus)
     train, held = heldout_split(texts, heldout_fraction)
     _say(f"corpus: {len(texts)} texts -> {len(train)} train, {len(held)} held out")
+    if not held or not train:
+        raise ValueError(f"corpus: {len(texts)} distinct texts leave {len(train)} for training and {len(held)} for "
+                         f"validation (held-out fraction {heldout_fraction}); both need at least one: give more text")
     t5 = w / "t5"
     if not (t5 / "spiece.model").is_file():
-        train_sentencepiece(train, shape.vocab_size, t5)
+        _train_vocabulary([t.lower() for t in train] if shape.lowercase else train, shape.vocab_size, t5)
     write_tokenizer_files(t5, shape.max_seq_length)
     (t5 / "config.json").write_text(json.dumps(shape.t5_config(), indent=2) + "\n")
     tok = T5Tokenizer.from_pretrained(t5)
+    if shape.lowercase:
+        tok = _Lowercased(tok)
     train = _fit_budget(train, tok, shape.max_seq_length)
     held = _fit_budget(held, tok, shape.max_seq_length)
+    if not train or not held:
+        raise ValueError(f"corpus: no {'training' if not train else 'validation'} text fits max_seq_length = "
+                         f"{shape.max_seq_length} tokens (texts of 6 words or more are cut in halves until they "
+                         "fit; shorter ones that do not fit are dropped): give shorter texts")
     val, test = held[:val_size], held[val_size:]
     for name, part in (("train", train), ("val", val), ("test", test)):
         (w / "data" / f"{name}.txt").write_text("".join(t.replace("\n", " ") + "\n" for t in part), encoding="utf-8")
@@ -165,10 +205,68 @@ def _batched_val(fn, n: int, bs: int = 250) -> float:
     return tot / n
 
 
-def train_inverter(workdir: str | Path, settings: TrainSettings = TrainSettings(), *, stop_at: int | None = None) -> list[dict]:
+def gate(workdir: str | Path, n: int = 200, batch: int = 100):
+    """The inverter's gate: a function model -> {"gate_cosine", "gate_bow_f1"} that decodes the
+    first `n` validation texts greedily (max_length = max_seq_length, as the correction loop's
+    step 0), embeds the decoded texts with the embedder on the C core and measures the mean
+    cosine to the target embeddings and the mean bag-of-words F1 (sets of lowercased words)."""
+    import re
+
+    import torch
+
+    from ..embedders import load_embedder
+    from ..t5_tokenizer import T5Tokenizer
+
+    w = Path(workdir)
+    info = _info(w)
+    L = int(info["shape"]["max_seq_length"])
+    texts = load_texts(w / "data" / "val.txt")[:n]
+    if not texts:
+        raise ValueError(f"{w / 'data' / 'val.txt'}: no validation texts for the gate")
+    rows = info["n_train"] + np.arange(len(texts))
+    target = np.asarray(np.load(w / "data" / "embeddings.npy", mmap_mode="r")[rows], dtype=np.float32)
+    tok = T5Tokenizer.from_pretrained(w / "t5")
+    emb = load_embedder(info["embedder"])
+    words = re.compile(r"\w+")
+
+    def bag(t):
+        return set(words.findall(t.lower()))
+
+    def f1(a, b):
+        a, b = bag(a), bag(b)
+        if not a or not b:
+            return float(a == b)
+        k = len(a & b)
+        return 0.0 if k == 0 else 2 * k / (len(a) + len(b))
+
+    def measure(m) -> dict:
+        dev = _on(m)
+        out = []
+        for i in range(0, len(texts), batch):
+            e = torch.from_numpy(target[i:i + batch]).to(dev)
+            x, mask = m.encoder_inputs(e)
+            ids = m.encoder_decoder.generate(inputs_embeds=x, attention_mask=mask, max_length=L, do_sample=False,
+                                             num_beams=1)
+            out += tok.batch_decode(ids.cpu().numpy(), skip_special_tokens=True)
+        h = emb.encode(out, batch_size=256, max_length=L)
+        cos = (h * target).sum(1) / np.maximum(np.linalg.norm(h, axis=1) * np.linalg.norm(target, axis=1), 1e-8)
+        return {"gate_cosine": float(cos.mean()), "gate_bow_f1": float(np.mean([f1(a, b) for a, b in zip(out, texts)])),
+                "gate_example": out[0]}
+
+    def fn(m) -> dict:
+        r = measure(m)
+        _say(f"gate: cosine {r['gate_cosine']:.3f}, bag-of-words F1 {r['gate_bow_f1']:.3f}: {r.pop('gate_example')!r}")
+        return r
+
+    return fn
+
+
+def train_inverter(workdir: str | Path, settings: TrainSettings = TrainSettings(), *, stop_at: int | None = None,
+                   with_gate: bool = True) -> list[dict]:
     import torch
 
     from .modeling import InversionModule
+    from .warmstart import bert_dir, warm_start_t5
 
     w = Path(workdir)
     info = _info(w)
@@ -178,16 +276,22 @@ def train_inverter(workdir: str | Path, settings: TrainSettings = TrainSettings(
     E = np.load(w / "data" / "embeddings.npy", mmap_mode="r")
     torch.manual_seed(settings.seed)
     model = InversionModule(shape.t5_config(), info["dim"], shape.num_repeat_tokens)
+    if settings.warm_start != "none" and not (w / "runs" / "inverter" / "state.pt").is_file():
+        got = warm_start_t5(model.encoder_decoder, w / "t5" / "spiece.model", bert_dir(info["embedder"]),
+                            settings.warm_start)
+        _say(f"inverter: warm start from {info['embedder']}: {got}")
+    bow = float(settings.bow_weight)
 
-    def loss_fn(m, idx):
+    def loss_fn(m, idx, weight=bow):
         dev = _on(m)
         e = torch.from_numpy(np.asarray(E[idx], dtype=np.float32)).to(dev)
-        return m(e, _labels(torch, ids, lengths, idx, dev))
+        return m(e, _labels(torch, ids, lengths, idx, dev), weight)
 
-    def val_fn(m):
-        return _batched_val(lambda j: loss_fn(m, n_train + j), len(ids) - n_train)
+    def val_fn(m):  # the token cross-entropy alone, comparable across recipes
+        return _batched_val(lambda j: loss_fn(m, n_train + j, 0.0), len(ids) - n_train)
 
-    return fit(model, loss_fn, lengths[:n_train], val_fn, settings, w / "runs" / "inverter", stop_at=stop_at)
+    return fit(model, loss_fn, lengths[:n_train], val_fn, settings, w / "runs" / "inverter", stop_at=stop_at,
+               gate_fn=gate(w) if with_gate else None)
 
 
 def _load_module(w: Path, kind: str):

@@ -4,7 +4,10 @@ every `eval_every` steps, and a resumable state file.
 
 Everything about one run lives in its folder:
     state.pt      model + optimizer + step (written every `save_every` steps and at the end)
-    log.jsonl     one line per logged step: {"step", "loss", "lr", "seconds"} or {"step", "val_loss"}
+    log.jsonl     one line per logged step: {"step", "loss", "lr", "seconds"} (plus the loss parts a
+                  model reports in `last_parts`), {"step", "val_loss"}, or the gate's measures
+                  {"step", "gate_cosine", ...}
+    best.pt       the model weights with the highest gate cosine so far (when a gate is given)
 Running again with the same folder resumes where the state file stops; the batch order is a
 function of (seed, epoch), so a resumed run sees the same batches as an uninterrupted one.
 """
@@ -40,6 +43,12 @@ class TrainSettings:
     bf16: bool = True
     threads: int | None = None
     device: str = "cpu"  # "cpu", "cuda" or "cuda:N"
+    # the inverter's recipe (train_inverter): the weight of the bag-of-words loss on the encoder
+    # output, and the warm start from the embedder's BERT weights ("none", "embeddings", "layers")
+    bow_weight: float = 0.0
+    warm_start: str = "none"
+    # stop after this many seconds of training (0: no limit); the state is saved first
+    time_budget: float = 0.0
 
 
 def length_batches(lengths: np.ndarray, batch_size: int, seed: int, epoch: int, pool: int = 64) -> list[np.ndarray]:
@@ -89,11 +98,14 @@ def resolve_device(name: str):
 
 
 def fit(model, loss_fn: Callable, lengths: np.ndarray, val_fn: Callable | None, settings: TrainSettings,
-        run_dir: str | Path, *, progress: bool = True, stop_at: int | None = None) -> list[dict]:
-    """Train `model` for settings.steps steps (or pause after step `stop_at`: the state is
-    saved and a later call resumes the same schedule). loss_fn(model, indices) -> scalar loss on the
-    training examples `indices`; val_fn(model) -> validation loss (called under no_grad).
-    Returns the log records."""
+        run_dir: str | Path, *, progress: bool = True, stop_at: int | None = None,
+        gate_fn: Callable | None = None) -> list[dict]:
+    """Train `model` for settings.steps steps (or pause after step `stop_at`, or once
+    settings.time_budget seconds have passed: the state is saved and a later call resumes the
+    same schedule). loss_fn(model, indices) -> scalar loss on the training examples `indices`;
+    val_fn(model) -> validation loss; gate_fn(model) -> {"gate_cosine": float, ...}, measured
+    with the validation loss (both under no_grad); the weights of the best gate cosine are
+    kept in best.pt. Returns the log records."""
     import torch
 
     if settings.threads:
@@ -129,6 +141,9 @@ def fit(model, loss_fn: Callable, lengths: np.ndarray, val_fn: Callable | None, 
                     "settings": asdict(settings)}, tmp)
         os.replace(tmp, state_path)
 
+    def gate_best() -> float:
+        return max((r["gate_cosine"] for r in log if "gate_cosine" in r), default=float("-inf"))
+
     def write(rec):
         log.append(rec)
         with open(log_path, "a") as f:
@@ -141,6 +156,7 @@ def fit(model, loss_fn: Callable, lengths: np.ndarray, val_fn: Callable | None, 
     per_epoch = max(1, len(lengths) // settings.batch_size)
     epoch, batches = -1, []
     t0, running, count = time.time(), 0.0, 0
+    parts: dict = {}
     model.train()
     bar = None
     if progress:
@@ -166,21 +182,38 @@ def fit(model, loss_fn: Callable, lengths: np.ndarray, val_fn: Callable | None, 
         opt.zero_grad(set_to_none=True)
         step += 1
         running, count = running + loss.item(), count + 1
+        for k, v in (getattr(model, "last_parts", None) or {}).items():
+            parts[k] = parts.get(k, 0.0) + v
         if bar is not None:
             bar.update(1)
         if step % settings.log_every == 0 or step == settings.steps:
-            write({"step": step, "loss": running / count, "lr": lr, "seconds": round(time.time() - t0, 1)})
+            rec = {"step": step, "loss": running / count, "lr": lr, "seconds": round(time.time() - t0, 1)}
+            rec.update({k: v / count for k, v in parts.items()})
+            write(rec)
             if bar is not None:
                 bar.set_postfix(loss=f"{running / count:.3f}")
-            running, count = 0.0, 0
-        if val_fn is not None and (step % settings.eval_every == 0 or step == settings.steps):
+            running, count, parts = 0.0, 0, {}
+        over = settings.time_budget > 0 and time.time() - t0 >= settings.time_budget
+        if (val_fn is not None or gate_fn is not None) and (step % settings.eval_every == 0 or step == settings.steps):
             model.eval()
             with torch.no_grad(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_bf16):
-                v = float(val_fn(model))
+                if val_fn is not None:
+                    write({"step": step, "val_loss": float(val_fn(model))})
+                if gate_fn is not None:
+                    best = gate_best()
+                    g = {k: float(v) for k, v in gate_fn(model).items()}
+                    write({"step": step, **g})
+                    if g["gate_cosine"] > best:
+                        tmp = run_dir / "best.pt.tmp"
+                        torch.save({"model": model.state_dict(), "step": step, **g}, tmp)
+                        os.replace(tmp, run_dir / "best.pt")
             model.train()
-            write({"step": step, "val_loss": v})
-        if step % settings.save_every == 0 or step == end:
+        if step % settings.save_every == 0 or step == end or over:
             save()
+        if over:
+            if progress:
+                print(f"{run_dir}: time budget of {settings.time_budget:.0f} s reached at step {step}", file=sys.stderr)
+            break
     if bar is not None:
         bar.close()
     model.eval()
