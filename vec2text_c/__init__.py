@@ -12,6 +12,7 @@ from .t5_tokenizer import T5Tokenizer  # noqa: E402
 from . import gtr as _gtr  # noqa: E402,F401  (registers the GTR embedder recipe)
 from .models import Corrector, MissingModelFilesError  # noqa: E402
 from .api import (  # noqa: E402
+    Search,
     invert_embeddings,
     invert_embeddings_and_return_hypotheses,
     invert_strings,
@@ -26,6 +27,7 @@ __all__ = [
     "Corrector",
     "Embedder",
     "MissingModelFilesError",
+    "Search",
     "T5Config",
     "T5Model",
     "T5Tokenizer",

@@ -10,13 +10,15 @@ hypotheses are re-embedded truncated at max_seq_length; sequence-level beam sear
 first b distinct token rows by cosine; the last round returns the best-cosine candidate.
 
 Beyond the reference, all off by default so that results stay identical: `keep_best`,
-`stop_at_cosine`, `progress`, `callback` and `batch_size` (examples per decoder batch; by
-default as many as fit a 2 GiB decoder state). Embeddings may be NumPy arrays, torch tensors
+`stop_at_cosine`, `progress`, `callback`, `batch_size` (examples per decoder batch; by
+default as many as fit a 2 GiB decoder state) and `search` (spend more inference to raise the
+cosine: more candidates per round, the best hypothesis kept, then local token edits; see Search). Embeddings may be NumPy arrays, torch tensors
 or anything with `__array__`; a 1-D vector is one embedding.
 """
 from __future__ import annotations
 
 import numbers
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
@@ -25,6 +27,7 @@ from . import _core
 from .models import Corrector, load_corrector, load_pretrained_corrector
 
 __all__ = [
+    "Search",
     "load_corrector",
     "load_pretrained_corrector",
     "invert_embeddings",
@@ -108,6 +111,50 @@ def _check_options(stop_at_cosine, callback, batch_size):
     return stop_at_cosine, 0 if batch_size is None else int(batch_size)
 
 
+@dataclass(frozen=True)
+class Search:
+    """Inference-time search that raises the cosine of the result to its target, at the cost of
+    more decoding and embedding (beyond vec2text; `invert_embeddings(..., search=Search())` or
+    `search=True`).
+
+    candidates: each correction round's beam search returns this many candidates per
+        hypothesis (at least sequence_beam_width), all re-embedded and ranked by cosine; the
+        round keeps sequence_beam_width hypotheses as vec2text does (the best one with a width
+        of 0 or 1). 0: as many as the sequence beam width.
+    edit_rounds: after the rounds (after the inverter when num_steps is None), each example's
+        best hypothesis is edited one token at a time (substitute, insert, delete) while its
+        cosine rises: at most this many accepted edits. Proposals come from the top
+        `edit_top_k` tokens of the model's own next-token distribution at each position
+        (the corrector, conditioned on the target and the hypothesis, or the inverter).
+    Either one also keeps the best hypothesis of any round (keep_best). The result's cosine is
+    never below that of plain keep_best."""
+
+    candidates: int = 4
+    edit_rounds: int = 8
+    edit_top_k: int = 4
+
+    def __post_init__(self):
+        for name, lo, hi in (("candidates", 0, 64), ("edit_rounds", 0, 10000), ("edit_top_k", 1, 64)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or not lo <= v <= hi:
+                raise ValueError(f"Search.{name}: expected an int in [{lo}, {hi}], got {v!r}")
+
+
+def _check_search(search) -> Search | None:
+    if search is None or search is False:
+        return None
+    if search is True:
+        return Search()
+    if isinstance(search, Search):
+        return search
+    if isinstance(search, dict):
+        try:
+            return Search(**search)
+        except TypeError as e:
+            raise ValueError(f"search: {e}; expected the fields of vec2text_c.Search") from None
+    raise TypeError(f"search: expected None, a bool, a vec2text_c.Search or a dict of its fields, got {type(search).__name__}")
+
+
 class _Progress:
     def __init__(self, enabled: bool, n: int):
         self.bar = None
@@ -137,12 +184,17 @@ def _run(
     progress=False,
     callback=None,
     batch_size=None,
+    search=None,
     on_round=None,
     timings: dict | None = None,
 ):
     corrector = _check_corrector(corrector)
     emb = _as_embeddings(embeddings, corrector)
     stop, chunk = _check_options(stop_at_cosine, callback, batch_size)
+    srch = _check_search(search)
+    extra = {}
+    if srch is not None:
+        extra = dict(candidates=srch.candidates, edit_rounds=srch.edit_rounds, edit_top_k=srch.edit_top_k)
 
     def rounds(rnd, beams, ids, lengths, embs, cos, best, active):
         if on_round is not None:
@@ -171,6 +223,7 @@ def _run(
             on_round=rounds if (callback is not None or on_round is not None) else None,
             on_progress=bar if progress else None,
             timings=timings is not None,
+            **extra,
         )
     finally:
         bar.close()
@@ -191,6 +244,7 @@ def invert_embeddings(
     progress: bool = False,
     callback: Callable[[int, list, np.ndarray], None] | None = None,
     batch_size: int | None = None,
+    search: "bool | Search | dict | None" = None,
 ) -> list[str]:
     """Texts whose embeddings approximate `embeddings` ([B, D] or [D]), as vec2text does.
 
@@ -198,7 +252,9 @@ def invert_embeddings(
         the last round's. stop_at_cosine: an example stops once its best hypothesis reaches this
         cosine to its target. progress: a tqdm bar. callback(round, texts, cosines): after the
         inverter's hypothesis (round 0) and each correction round, with every example's current
-        best hypothesis and its cosine. batch_size: examples per decoder batch.
+        best hypothesis and its cosine. batch_size: examples per decoder batch. search: True or
+        a Search: more candidates per round, the best hypothesis kept, then local token edits
+        accepted while the cosine rises (see Search); None keeps vec2text's results.
     """
     num_steps, sequence_beam_width = _check_steps(num_steps, sequence_beam_width)
     return _run(
@@ -211,6 +267,7 @@ def invert_embeddings(
         progress=progress,
         callback=callback,
         batch_size=batch_size,
+        search=search,
     )
 
 

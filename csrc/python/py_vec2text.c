@@ -387,18 +387,19 @@ static PyObject *py_invert(PyObject *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"inverter", "corrector", "embeddings", "embed", "num_steps", "sequence_beam_width",
                              "max_length", "hypothesis_max_length", "keep_best", "stop_at_cosine", "embed_outputs",
-                             "batch_size", "memory_budget", "on_round", "on_progress", "timings", NULL};
+                             "batch_size", "memory_budget", "on_round", "on_progress", "timings", "candidates",
+                             "edit_rounds", "edit_top_k", NULL};
     PyObject *inv_o, *cor_o, *emb_o, *embed_o, *steps_o = Py_None, *stop_o = Py_None;
     loop_ctx ctx = {.on_round = Py_None, .on_progress = Py_None};
     v2t_loop_config cfg = v2t_loop_defaults();
     long long beam = 0, max_len = cfg.max_length, hyp_len = cfg.hypothesis_max_length, chunk = 0,
-              budget = (long long)cfg.memory_budget;
+              budget = (long long)cfg.memory_budget, candidates = 0, edit_rounds = 0, edit_top_k = cfg.edit_top_k;
     int keep_best = 0, embed_outputs = 0, want_timings = 0;
     v2t_loop_timings timings = {0};
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!OOO|$OLLLpOpLLOOp", kwlist, &PyInverter_Type, &inv_o, &cor_o,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!OOO|$OLLLpOpLLOOpLLL", kwlist, &PyInverter_Type, &inv_o, &cor_o,
                                      &emb_o, &embed_o, &steps_o, &beam, &max_len, &hyp_len, &keep_best, &stop_o,
                                      &embed_outputs, &chunk, &budget, &ctx.on_round, &ctx.on_progress,
-                                     &want_timings))
+                                     &want_timings, &candidates, &edit_rounds, &edit_top_k))
         return NULL;
     PyV2TModel *inv_m = (PyV2TModel *)inv_o;
     if (!model_ready(inv_m))
@@ -449,6 +450,9 @@ static PyObject *py_invert(PyObject *self, PyObject *args, PyObject *kwds)
     cfg.hypothesis_max_length = hyp_len;
     cfg.keep_best = keep_best;
     cfg.embed_outputs = embed_outputs;
+    cfg.candidates = candidates;
+    cfg.edit_rounds = edit_rounds;
+    cfg.edit_top_k = edit_top_k;
     cfg.chunk = chunk;
     cfg.memory_budget = (size_t)budget;
     cfg.timings = want_timings ? &timings : NULL;
@@ -541,6 +545,7 @@ static PyMethodDef vec2text_functions[] = {
     {"invert", (PyCFunction)(void (*)(void))py_invert, METH_VARARGS | METH_KEYWORDS,
      "invert(inverter, corrector, embeddings, embed, *, num_steps=None, sequence_beam_width=0, max_length=128, "
      "hypothesis_max_length=32, keep_best=False, stop_at_cosine=None, embed_outputs=False, batch_size=0, "
+     "candidates=0, edit_rounds=0, edit_top_k=4, "
      "memory_budget=2**31, on_round=None, on_progress=None, timings=False) -> (ids int32 [B, W], lengths int64 [B], "
      "cosines float32 [B][, seconds per phase]): the vec2text correction loop (GIL released)."},
     {"t5_replace_lm_head", py_t5_replace_lm_head, METH_VARARGS,

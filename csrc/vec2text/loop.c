@@ -7,6 +7,7 @@
 #include "../core/alloc.h"
 #include "../core/interrupt.h"
 #include "../decode/decode.h"
+#include "edit.h"
 #include "select.h"
 
 v2t_loop_config v2t_loop_defaults(void)
@@ -19,6 +20,9 @@ v2t_loop_config v2t_loop_defaults(void)
         .keep_best = 0,
         .stop_at_cosine = NAN,
         .embed_outputs = 0,
+        .candidates = 0,
+        .edit_rounds = 0,
+        .edit_top_k = 4,
         .chunk = 0,
         .memory_budget = (size_t)2 << 30,
     };
@@ -41,7 +45,8 @@ typedef struct loop {
     const v2t_loop_observer *obs;
     const v2t_loop_config *cfg;
     const float *targets; /* [N, D] */
-    int64_t N, D, W, b, steps, chunk;
+    int64_t N, D, W, b, nc, steps, chunk; /* nc: candidates per hypothesis and round */
+    int keep_best;                        /* cfg->keep_best, or search */
     int32_t pad;
     v2t_exec ex;
     v2t_t5_session *inv_sess, *cor_sess;
@@ -52,6 +57,7 @@ typedef struct loop {
     int32_t *kb_ids;    /* keep_best: [N, W] */
     int64_t *kb_len;    /* [N] */
     float *kb_cos;      /* [N] */
+    float *kb_emb;      /* [N, D] */
     int32_t *out_ids;   /* [N, out_w] */
     int64_t out_w;
     int64_t *out_len;
@@ -105,6 +111,7 @@ int64_t v2t_loop_chunk(const v2t_inverter *inv, const v2t_corrector *cor, const 
     if (chunk <= 0) {
         const v2t_t5_model *m = (cfg->num_steps >= 0 && cor) ? cor->t5 : inv->t5;
         const int64_t b = cfg->num_steps >= 0 && cfg->sequence_beam_width > 1 ? cfg->sequence_beam_width : 1;
+        const int64_t nc = cfg->num_steps >= 0 && cfg->candidates > b ? cfg->candidates : b;
         const int64_t T = max64(cfg->max_length, cfg->hypothesis_max_length);
         const int64_t layers = m->decoder.num_layers, inner = m->inner, dm = m->cfg.d_model;
         const int64_t src = (cor ? 4 + 3 * cor->num_repeat_tokens : inv->num_repeat_tokens) + T;
@@ -112,7 +119,7 @@ int64_t v2t_loop_chunk(const v2t_inverter *inv, const v2t_corrector *cor, const 
          * cross-attention keys/values */
         const double dec_row = 4.0 * ((double)layers * T * 2 * inner + 2.0 * m->cfg.vocab_size + 2.0 * T);
         const double src_row = 4.0 * (double)src * ((double)layers * 2 * inner + 4.0 * dm + m->cfg.d_ff + 3.0 * inner);
-        const double per_example = (double)(b * b) * dec_row + (double)b * src_row;
+        const double per_example = (double)(b * nc) * dec_row + (double)b * src_row;
         double fit = (double)cfg->memory_budget / per_example;
         chunk = fit < 1 ? 1 : fit > 512 ? 512 : (int64_t)fit;
     }
@@ -176,13 +183,14 @@ static void put_row(loop *L, int32_t *dst, const int32_t *src, int64_t n)
         dst[t] = L->pad;
 }
 
-static void keep_best_update(loop *L, int64_t e, const int32_t *ids, int64_t n, float cos)
+static void keep_best_update(loop *L, int64_t e, const int32_t *ids, int64_t n, const float *emb, float cos)
 {
-    if (!L->cfg->keep_best || !(cos > L->kb_cos[e]))
+    if (!L->keep_best || !(cos > L->kb_cos[e]))
         return;
     L->kb_cos[e] = cos;
     L->kb_len[e] = n;
     put_row(L, L->kb_ids + e * L->W, ids, n);
+    memcpy(L->kb_emb + e * L->D, emb, (size_t)L->D * sizeof(float));
 }
 
 static v2t_generate_config generate_config(const v2t_t5_model *m, int64_t max_length, int64_t beams)
@@ -252,8 +260,8 @@ static v2t_status corrector_chunk(loop *L, const int64_t *ex, int64_t cb, int la
 {
     const v2t_corrector *cor = L->cor;
     const v2t_t5_model *m = cor->t5;
-    const int64_t D = L->D, W = L->W, b = L->b, bc = L->cur.beams, nb = L->next.beams;
-    const int64_t rows_h = cb * bc, rows_c = rows_h * b, T = L->cfg->max_length, dm = m->cfg.d_model;
+    const int64_t D = L->D, W = L->W, b = L->b, nc = L->nc, bc = L->cur.beams, nb = L->next.beams;
+    const int64_t rows_h = cb * bc, rows_c = rows_h * nc, T = L->cfg->max_length, dm = m->cfg.d_model;
     int64_t Lh = 1;
     for (int64_t i = 0; i < cb; i++)
         for (int64_t j = 0; j < bc; j++)
@@ -285,7 +293,7 @@ static v2t_status corrector_chunk(loop *L, const int64_t *ex, int64_t cb, int la
     V2T_TRY(v2t_t5_session_encode_source(L->cor_sess, NULL, L->enc_in.data, L->enc_mask.data, rows_h, S, T));
     charge(L, &t, PH_ENCODER);
     const v2t_decoder_ops ops = v2t_t5_decoder_ops(m);
-    const v2t_generate_config g = generate_config(m, T, b);
+    const v2t_generate_config g = generate_config(m, T, nc);
     int32_t *gid = L->gen_ids.data;
     int64_t *glen = L->gen_len.data;
     V2T_TRY(v2t_generate(&ops, L->cor_sess, rows_h, &g, gid, glen, NULL));
@@ -300,7 +308,7 @@ static v2t_status corrector_chunk(loop *L, const int64_t *ex, int64_t cb, int la
     for (int64_t r = 0; r < rows_c; r++)
         memcpy(cid + r * wc, gid + r * T, (size_t)wc * sizeof(int32_t));
     float *cemb = L->cand_emb.data, *ccos = L->cand_cos.data;
-    const int64_t per = bc * b; /* candidates per example */
+    const int64_t per = bc * nc; /* candidates per example */
     charge(L, &t, PH_SELECTION);
     V2T_TRY(embed_and_score(L, cid, rows_c, wc, ex, per, cemb, ccos));
     t = now();
@@ -314,10 +322,10 @@ static v2t_status corrector_chunk(loop *L, const int64_t *ex, int64_t cb, int la
                 top = ccos[c0 + c];
         L->best_scores[e] = top;
         for (int64_t c = 0; c < per; c++)
-            keep_best_update(L, e, cid + (c0 + c) * wc, glen[c0 + c], ccos[c0 + c]);
-        if (b == 1)
+            keep_best_update(L, e, cid + (c0 + c) * wc, glen[c0 + c], cemb + (c0 + c) * D, ccos[c0 + c]);
+        if (per == 1)
             pick[i * b] = 0;
-        else if (last)
+        else if (last || nb == 1)
             v2t_select_best(ccos + c0, 1, per, pick + i * b);
         else {
             int64_t short_examples = 0;
@@ -343,7 +351,7 @@ static void finish_example(loop *L, int64_t e)
     const int32_t *ids = L->cur.ids + src * L->W;
     int64_t n = L->cur.len[src];
     float cos = L->cur.cos[src];
-    if (L->cfg->keep_best && L->steps > 0) {
+    if (L->keep_best && (L->steps > 0 || L->cfg->edit_rounds > 0)) {
         ids = L->kb_ids + e * L->W;
         n = L->kb_len[e];
         cos = L->kb_cos[e];
@@ -354,7 +362,7 @@ static void finish_example(loop *L, int64_t e)
         dst[t] = L->pad;
     L->out_len[e] = n;
     if (L->out_cos)
-        L->out_cos[e] = (L->steps > 0 || L->cfg->embed_outputs) ? cos : NAN;
+        L->out_cos[e] = (L->steps > 0 || L->cfg->embed_outputs || L->cfg->edit_rounds > 0) ? cos : NAN;
 }
 
 /* Examples whose best hypothesis reached stop_at_cosine leave the loop. */
@@ -391,6 +399,12 @@ static v2t_status check(const v2t_inverter *inv, const v2t_corrector *cor, const
     if (cfg->sequence_beam_width < 0 || cfg->sequence_beam_width > 64)
         return v2t_fail(V2T_ERR_VALUE, "sequence_beam_width: expected 0..64, got %lld",
                         (long long)cfg->sequence_beam_width);
+    if (cfg->candidates < 0 || cfg->candidates > 64)
+        return v2t_fail(V2T_ERR_VALUE, "candidates: expected 0..64, got %lld", (long long)cfg->candidates);
+    if (cfg->edit_rounds < 0 || cfg->edit_rounds > 10000)
+        return v2t_fail(V2T_ERR_VALUE, "edit_rounds: expected 0..10000, got %lld", (long long)cfg->edit_rounds);
+    if (cfg->edit_top_k < 1 || cfg->edit_top_k > 64)
+        return v2t_fail(V2T_ERR_VALUE, "edit_top_k: expected 1..64, got %lld", (long long)cfg->edit_top_k);
     if (cfg->num_steps < 0 && cfg->sequence_beam_width != 0)
         return v2t_fail(V2T_ERR_VALUE,
                         "sequence_beam_width: must be 0 when num_steps is None (the inverter alone has no "
@@ -448,7 +462,7 @@ static v2t_status run(loop *L)
     L->total = N * (L->steps + 1);
 
     /* round 0: the inverter */
-    const int need_embed = L->steps > 0 || cfg->embed_outputs;
+    const int need_embed = L->steps > 0 || cfg->embed_outputs || cfg->edit_rounds > 0;
     const int64_t max0 = L->steps > 0 ? cfg->hypothesis_max_length : cfg->max_length;
     L->cur.beams = 1;
     int64_t n = active_list(L);
@@ -457,13 +471,15 @@ static v2t_status run(loop *L)
         V2T_TRY(inverter_chunk(L, L->todo + s, cb, max0, need_embed));
         V2T_TRY(progress(L, cb));
     }
-    if (cfg->keep_best)
+    if (L->keep_best)
         for (int64_t e = 0; e < N; e++) {
             L->kb_cos[e] = -INFINITY;
-            keep_best_update(L, e, L->cur.ids + e * W, L->cur.len[e], L->cur.cos[e]);
+            keep_best_update(L, e, L->cur.ids + e * W, L->cur.len[e], L->cur.emb + e * L->D, L->cur.cos[e]);
             if (L->kb_cos[e] == -INFINITY) { /* NaN cosine: still keep the hypothesis */
                 L->kb_len[e] = L->cur.len[e];
                 memcpy(L->kb_ids + e * W, L->cur.ids + e * W, (size_t)W * sizeof(int32_t));
+                memcpy(L->kb_emb + e * L->D, L->cur.emb + e * L->D, (size_t)L->D * sizeof(float));
+                L->kb_cos[e] = L->cur.cos[e];
             }
         }
     V2T_TRY(report(L, 0, 0));
@@ -499,6 +515,14 @@ static v2t_status run(loop *L)
         if (!last)
             V2T_TRY(stop_reached(L, L->steps - r));
     }
+    if (cfg->edit_rounds > 0) {
+        /* the local edit search on each active example's best hypothesis */
+        n = active_list(L);
+        const v2t_edit_config ec = {.rounds = cfg->edit_rounds, .top_k = cfg->edit_top_k,
+                                    .chunk = L->chunk < 32 ? L->chunk : 32};
+        V2T_TRY(v2t_edit_search(L->inv, L->cor, L->embed, &ec, L->targets, L->todo, n, L->kb_ids, W, L->kb_len,
+                                L->kb_emb, L->kb_cos, NULL));
+    }
     for (int64_t e = 0; e < N; e++)
         if (L->active[e])
             finish_example(L, e);
@@ -523,6 +547,8 @@ v2t_status v2t_invert(const v2t_inverter *inv, const v2t_corrector *cor, const v
     L.W = max64(cfg->max_length, cfg->hypothesis_max_length);
     L.steps = cfg->num_steps < 0 ? 0 : (cfg->num_steps ? cfg->num_steps : 1);
     L.b = L.steps > 0 && cfg->sequence_beam_width > 1 ? cfg->sequence_beam_width : 1;
+    L.nc = L.steps > 0 && cfg->candidates > L.b ? cfg->candidates : L.b;
+    L.keep_best = cfg->keep_best || cfg->candidates > 0 || cfg->edit_rounds > 0;
     L.chunk = v2t_loop_chunk(inv, L.cor, cfg, batch);
     L.pad = inv->t5->cfg.pad_token_id;
     L.out_ids = out_ids;
@@ -540,8 +566,9 @@ v2t_status v2t_invert(const v2t_inverter *inv, const v2t_corrector *cor, const v
     V2T_CHECK(s, v2t_alloc((void **)&L.active, (size_t)batch, "active examples"), done);
     V2T_CHECK(s, v2t_alloc((void **)&L.todo, (size_t)batch * sizeof(int64_t), "active example list"), done);
     V2T_CHECK(s, v2t_alloc((void **)&L.best_scores, (size_t)batch * sizeof(float), "best scores"), done);
-    if (cfg->keep_best) {
+    if (L.keep_best) {
         V2T_CHECK(s, v2t_alloc((void **)&L.kb_ids, (size_t)(batch * L.W) * sizeof(int32_t), "best hypotheses"), done);
+        V2T_CHECK(s, v2t_calloc((void **)&L.kb_emb, (size_t)(batch * L.D) * sizeof(float), "best embeddings"), done);
         V2T_CHECK(s, v2t_alloc((void **)&L.kb_len, (size_t)batch * sizeof(int64_t), "best lengths"), done);
         V2T_CHECK(s, v2t_alloc((void **)&L.kb_cos, (size_t)batch * sizeof(float), "best cosines"), done);
     }
@@ -558,6 +585,7 @@ done:
     v2t_free(L.kb_ids);
     v2t_free(L.kb_len);
     v2t_free(L.kb_cos);
+    v2t_free(L.kb_emb);
     v2t_buffer *bufs[] = {&L.tgt,      &L.hemb,     &L.hids,     &L.enc_in, &L.enc_mask,
                           &L.gen_ids,  &L.gen_len,  &L.cand_ids, &L.cand_emb, &L.cand_cos,
                           &L.pick,     &L.hidden,   &L.corr_scratch};

@@ -23,6 +23,11 @@
  * hypothesis reaches the threshold after a round stops there and returns it), an observer
  * called after every round and for progress, and chunking: examples are processed
  * `chunk` at a time inside each round so the decoder cache stays within a memory budget.
+ * Search, which spends inference to raise the cosine: `candidates` > b makes each round's beam
+ * search return that many candidates per hypothesis (all re-embedded and ranked; b hypotheses
+ * are still kept, or the best one when b = 1), and `edit_rounds` > 0 runs the local edit search
+ * of edit.h on every example's best hypothesis after the rounds (after the inverter when
+ * num_steps is None). Either one turns keep_best on.
  */
 #ifndef V2T_VEC2TEXT_LOOP_H
 #define V2T_VEC2TEXT_LOOP_H
@@ -80,6 +85,9 @@ typedef struct v2t_loop_config {
     int keep_best;
     float stop_at_cosine;          /* NaN: off */
     int embed_outputs;             /* num_steps None: also re-embed the output (for observers / cosines) */
+    int64_t candidates;            /* beam-search candidates per hypothesis and round; 0: b */
+    int64_t edit_rounds;           /* local edit rounds after the correction rounds; 0: off */
+    int64_t edit_top_k;            /* edit proposals per position and kind (edit.h) */
     int64_t chunk;                 /* examples per generate call; 0: from memory_budget */
     size_t memory_budget;          /* bytes of decoder state per chunk when chunk == 0 */
     v2t_loop_timings *timings;     /* filled (added to) when not NULL */
