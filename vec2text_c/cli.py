@@ -113,14 +113,31 @@ def cmd_demo(args: argparse.Namespace) -> None:
     print(f"model: {corr.inverter_checkpoint.path.parent} (embedder {corr.embedder_name}, dim {corr.dim})")
     print(f"inverting {len(DEMO_SENTENCES)} embeddings: {args.steps} correction steps, sequence beam width {args.beam}\n")
     rounds: list[tuple[int, list[str], list[float]]] = []
-    invert_embeddings(E, corr, num_steps=args.steps, sequence_beam_width=args.beam,
-                      callback=lambda r, texts, cos: rounds.append((r, list(texts), [float(c) for c in cos])))
+    search = _search_arg(args)
+    final = invert_embeddings(E, corr, num_steps=args.steps, sequence_beam_width=args.beam, search=search,
+                              callback=lambda r, texts, cos: rounds.append((r, list(texts), [float(c) for c in cos])))
+    fcos = _cos(corr.embed(final, corr.max_seq_length), E) if search is not None else None
     for i, original in enumerate(DEMO_SENTENCES):
         print(f"original   {original}")
         for r, texts, cos in rounds:
             label = "inverter" if r == 0 else f"round {r}"
             print(f"  {label:>9}  cos {cos[i]:.4f}  {texts[i]}")
+        if fcos is not None:
+            print(f"  {'search':>9}  cos {fcos[i]:.4f}  {final[i]}")
         print()
+    _print_cosine_scale(corr)
+
+
+def _print_cosine_scale(corr) -> None:
+    """What a cosine means for this model: the calibration table measured when the model was
+    evaluated (calibration.json beside its checkpoints), when there is one."""
+    p = Path(corr.inverter_checkpoint.path).parent / "calibration.json"
+    if not p.is_file():
+        return
+    cal = json.loads(p.read_text())
+    print(f"What the cosine means here ({cal['source']}):")
+    for b in cal["bins"]:
+        print(f"  cos {b['low']:.2f}-{b['high']:.2f}: token F1 {b['token_f1']:.2f}, e.g. {b['example']!r}")
 
 
 def cmd_invert(args: argparse.Namespace) -> None:
@@ -145,7 +162,7 @@ def cmd_invert(args: argparse.Namespace) -> None:
     cb = (lambda r, texts, cos: history.__setitem__(r, (list(texts), [float(c) for c in cos]))) if args.rounds else None
     texts = invert_embeddings(E, corr, num_steps=steps, sequence_beam_width=args.beam, keep_best=args.keep_best,
                               stop_at_cosine=args.stop_at_cosine, progress=not args.quiet, callback=cb,
-                              batch_size=args.batch_size)
+                              batch_size=args.batch_size, search=_search_arg(args))
     cos = _cos(corr.embed(texts, corr.max_seq_length), E)
     out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
     try:
@@ -192,35 +209,79 @@ def _int_list(s: str, what: str) -> list:
     return out
 
 
-def evaluate(corr, texts: list[str], steps_list, beams, *, progress: bool = True) -> list[dict]:
+def evaluate(corr, texts: list[str], steps_list, beams, *, progress: bool = True, searches=(None,)) -> list[dict]:
     """Metrics of inverting `texts` (embedded by the corrector's embedder) at every
-    (num_steps, sequence_beam_width) pair; num_steps None is the inverter alone."""
+    (num_steps, sequence_beam_width, search) setting; num_steps None is the inverter alone.
+    Each row has the metrics on the texts as they are (cased) and lowercased on both sides
+    (`*_lower`: what an uncased embedder such as all-MiniLM-L6-v2 can tell), the mean cosine of
+    the recovered texts' embeddings to the targets, and the seconds the inversion took."""
+    import time
+
     from . import invert_embeddings, metrics
 
     E = corr.embed(texts, 128)
+    lower = [t.lower() for t in texts]
     rows = []
     for steps in steps_list:
         for beam in ([0] if steps is None else beams):
-            preds = invert_embeddings(E, corr, num_steps=steps, sequence_beam_width=beam, progress=progress)
-            P = corr.embed(preds, 128)
-            rows.append({
-                "num_steps": steps, "sequence_beam_width": beam, "n": len(texts),
-                "bleu": metrics.bleu(preds, texts), "token_f1": 100 * metrics.token_f1(preds, texts),
-                "exact": 100 * metrics.exact_match(preds, texts), "cosine": float(_cos(P, E).mean()),
-            })
-            if progress:
-                r = rows[-1]
-                print(f"steps {steps} beam {beam}: BLEU {r['bleu']:.1f} F1 {r['token_f1']:.1f} exact {r['exact']:.1f} "
-                      f"cos {r['cosine']:.4f}", file=sys.stderr)
+            for search in searches:
+                t0 = time.perf_counter()
+                preds = invert_embeddings(E, corr, num_steps=steps, sequence_beam_width=beam, progress=progress,
+                                          search=search)
+                seconds = time.perf_counter() - t0
+                P = corr.embed(preds, 128)
+                pl = [t.lower() for t in preds]
+                rows.append({
+                    "num_steps": steps, "sequence_beam_width": beam, "n": len(texts),
+                    "search": None if search is None else {k: getattr(search, k) for k in ("candidates", "edit_rounds", "edit_top_k")},
+                    "bleu": metrics.bleu(preds, texts), "token_f1": 100 * metrics.token_f1(preds, texts),
+                    "exact": 100 * metrics.exact_match(preds, texts),
+                    "bleu_lower": metrics.bleu(pl, lower), "token_f1_lower": 100 * metrics.token_f1(pl, lower),
+                    "exact_lower": 100 * metrics.exact_match(pl, lower),
+                    "cosine": float(_cos(P, E).mean()), "seconds": round(seconds, 2),
+                })
+                if progress:
+                    r = rows[-1]
+                    print(f"steps {steps} beam {beam}{' search' if search else ''}: BLEU {r['bleu']:.1f} "
+                          f"({r['bleu_lower']:.1f} lowercased) F1 {r['token_f1']:.1f} ({r['token_f1_lower']:.1f}) "
+                          f"exact {r['exact']:.1f} ({r['exact_lower']:.1f}) cos {r['cosine']:.4f} in {seconds:.1f} s",
+                          file=sys.stderr)
     return rows
 
 
 def format_table(rows: list[dict]) -> str:
-    lines = ["| num_steps | beam | BLEU | token F1 | exact % | cosine |", "|---|---|---|---|---|---|"]
+    lines = ["| num_steps | beam | search | BLEU | token F1 | exact % | BLEU lc | token F1 lc | exact % lc | cosine | seconds |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['num_steps']} | {r['sequence_beam_width']} | {r['bleu']:.1f} | {r['token_f1']:.1f} | "
-                     f"{r['exact']:.1f} | {r['cosine']:.4f} |")
+        srch = "–" if not r.get("search") else "{candidates}/{edit_rounds}/{edit_top_k}".format(**r["search"])
+        lines.append(f"| {r['num_steps']} | {r['sequence_beam_width']} | {srch} | {r['bleu']:.1f} | {r['token_f1']:.1f} | "
+                     f"{r['exact']:.1f} | {r.get('bleu_lower', float('nan')):.1f} | {r.get('token_f1_lower', float('nan')):.1f} | "
+                     f"{r.get('exact_lower', float('nan')):.1f} | {r['cosine']:.4f} | {r.get('seconds', float('nan')):.1f} |")
     return "\n".join(lines)
+
+
+def _search_arg(args):
+    """The Search of --search / --candidates / --edit-rounds / --edit-top-k, or None."""
+    from .api import Search
+
+    if not args.search:
+        return None
+    d = Search()
+    try:
+        return Search(candidates=d.candidates if args.candidates is None else args.candidates,
+                      edit_rounds=d.edit_rounds if args.edit_rounds is None else args.edit_rounds,
+                      edit_top_k=d.edit_top_k if args.edit_top_k is None else args.edit_top_k)
+    except ValueError as e:
+        raise CliError(str(e).replace("Search.", "--").replace("_", "-")) from None
+
+
+def _add_search_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("search (beyond vec2text: more inference for a higher cosine)")
+    g.add_argument("--search", action="store_true",
+                   help="more candidates per round, the best hypothesis kept, then local token edits")
+    g.add_argument("--candidates", type=int, default=None, help="beam candidates per hypothesis and round (default 4)")
+    g.add_argument("--edit-rounds", type=int, default=None, help="accepted local edits at most (default 8)")
+    g.add_argument("--edit-top-k", type=int, default=None, help="edit proposals per position and kind (default 4)")
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
@@ -232,7 +293,9 @@ def cmd_eval(args: argparse.Namespace) -> None:
     if any(b is None or b < 0 for b in beams):
         raise CliError(f"--beams: expected integers >= 0, got {args.beams!r}")
     corr = _corrector(args)
-    rows = evaluate(corr, texts, steps, beams, progress=not args.quiet)
+    search = _search_arg(args)
+    rows = evaluate(corr, texts, steps, beams, progress=not args.quiet,
+                    searches=(None,) if search is None else ((None, search) if args.also_plain else (search,)))
     print(format_table(rows))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
@@ -290,6 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_args(d)
     d.add_argument("--steps", type=int, default=5, help="correction steps (default 5)")
     d.add_argument("--beam", type=int, default=4, help="sequence beam width (default 4)")
+    _add_search_args(d)
     d.set_defaults(func=cmd_demo)
 
     i = sub.add_parser("invert", help="recover texts from embeddings (.npy) or from texts (.txt/.jsonl) -> JSONL")
@@ -304,6 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--batch-size", type=int, default=None, help="examples per decoder batch")
     i.add_argument("--field", default="text", help="the text field of .jsonl objects (default: text)")
     i.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _add_search_args(i)
     i.set_defaults(func=cmd_invert)
 
     e = sub.add_parser("embed", help="embed texts (.txt: one per line, .jsonl: strings or objects) into a .npy file")
@@ -323,6 +388,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--json", help="also write the rows as JSON here")
     v.add_argument("--field", default="text")
     v.add_argument("-q", "--quiet", action="store_true")
+    _add_search_args(v)
+    v.add_argument("--also-plain", action="store_true", help="with --search, also evaluate every setting without it")
     v.set_defaults(func=cmd_eval)
 
     t = sub.add_parser("train", help="train an inverter and a corrector (needs the [train] extra)")
