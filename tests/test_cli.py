@@ -173,7 +173,30 @@ def test_eval_table_matches_the_metrics_module(tmp_path, capsys, shipped):
     preds = vec2text_c.invert_strings(texts, shipped, num_steps=1, sequence_beam_width=2)
     assert rows[1]["bleu"] == pytest.approx(metrics.bleu(preds, texts), abs=1e-9)
     assert rows[1]["token_f1"] == pytest.approx(100 * metrics.token_f1(preds, texts), abs=1e-9)
-    assert f"| 1 | 2 | {rows[1]['bleu']:.1f} |" in out
+    assert f"| 1 | 2 | – | {rows[1]['bleu']:.1f} |" in out
+    lower = [t.lower() for t in texts]
+    assert rows[1]["token_f1_lower"] == pytest.approx(100 * metrics.token_f1([p.lower() for p in preds], lower), abs=1e-9)
+    assert rows[1]["bleu_lower"] == pytest.approx(metrics.bleu([p.lower() for p in preds], lower), abs=1e-9)
+
+
+def test_eval_with_search_reports_both_and_search_is_not_worse(tmp_path, capsys, shipped):
+    texts = ["A woman is slicing an onion.", "Who wrote the declaration of independence?", "The team won the final game."]
+    src = tmp_path / "ref.txt"
+    src.write_text("\n".join(texts) + "\n")
+    argv = ["eval", str(src), "--steps", "1", "--beams", "2", "-q", "--json", str(tmp_path / "r.json"), "--search",
+            "--also-plain", "--edit-rounds", "2", "--candidates", "3"]
+    assert main(argv) == 0
+    rows = json.loads((tmp_path / "r.json").read_text())
+    assert [r["search"] for r in rows] == [None, {"candidates": 3, "edit_rounds": 2, "edit_top_k": 4}]
+    assert "| 1 | 2 | 3/2/4 |" in capsys.readouterr().out
+    want = vec2text_c.invert_strings(texts, shipped, num_steps=1, sequence_beam_width=2,
+                                     search=vec2text_c.Search(candidates=3, edit_rounds=2))
+    E = shipped.embed(texts, 128)
+    P = shipped.embed(want, 128)
+    cos = (P * E).sum(1) / (np.linalg.norm(P, axis=1) * np.linalg.norm(E, axis=1))
+    assert rows[1]["cosine"] == pytest.approx(float(cos.mean()), abs=1e-6)
+    assert main(argv[:-4] + ["--edit-top-k", "0"]) == 2
+    assert "--edit-top-k: expected an int in [1, 64], got 0" in capsys.readouterr().err
 
 
 def test_eval_bad_steps(tmp_path, capsys):
