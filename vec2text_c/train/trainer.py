@@ -125,10 +125,12 @@ def fit(model, loss_fn: Callable, lengths: np.ndarray, val_fn: Callable | None, 
     if state_path.is_file():
         state = torch.load(state_path, map_location="cpu", weights_only=True)
         model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
+        if "optimizer" in state:
+            opt.load_state_dict(state["optimizer"])
         step = int(state["step"])
         if progress:
-            print(f"resuming {run_dir} at step {step}", file=sys.stderr)
+            fresh = "" if "optimizer" in state else " with a fresh optimizer (the state file has none)"
+            print(f"resuming {run_dir} at step {step}{fresh}", file=sys.stderr)
     log = []
     if log_path.is_file():
         log = [json.loads(x) for x in log_path.read_text().splitlines() if x.strip()]

@@ -46,24 +46,52 @@ def bert_dir(embedder: str) -> Path:
 
 
 def _bert_tensors(d: Path) -> tuple[dict, dict]:
-    from safetensors.numpy import load_file
+    """The BERT's tensors as float32 NumPy arrays (names without a leading `bert.`; fp32 or
+    bf16 files) and its config."""
+    from safetensors.torch import load_file
 
     t = load_file(str(d / "model.safetensors"))
-    t = {k[len("bert."):] if k.startswith("bert.") else k: v.astype(np.float32) for k, v in t.items()}
+    t = {(k[len("bert."):] if k.startswith("bert.") else k): v.float().numpy() for k, v in t.items()}
     return t, json.loads((d / "config.json").read_text())
 
 
-def piece_embeddings(sp_model: Path, bert: Path) -> np.ndarray:
-    """[V, H] float32: each SentencePiece id's BERT word embedding (mean over its WordPieces),
-    scaled to unit standard deviation."""
-    import sentencepiece as spm
+class _HFWordPiece:
+    """The BERT tokenizer through the `tokenizers` library (tokenizer.json), for machines
+    without the C core: the same two calls piece_embeddings makes of WordPieceTokenizer."""
 
-    from ..tokenizers import WordPieceTokenizer
+    def __init__(self, path: Path):
+        from tokenizers import Tokenizer
+
+        self.tok = Tokenizer.from_file(str(path))
+
+    def vocab(self) -> dict:
+        return self.tok.get_vocab()
+
+    def encode(self, text: str, add_special_tokens: bool = False) -> list:
+        return self.tok.encode(text, add_special_tokens=add_special_tokens).ids
+
+
+def _wordpiece(bert: Path):
+    try:
+        from ..tokenizers import WordPieceTokenizer
+    except ImportError:  # loaded outside the package (tools/device_train.py): no C core
+        return _HFWordPiece(bert / "tokenizer.json")
+    return WordPieceTokenizer.from_pretrained(bert)
+
+
+def piece_embeddings(sp_model: Path, bert: Path, wordpiece=None) -> np.ndarray:
+    """[V, H] float32: each SentencePiece id's BERT word embedding (mean over its WordPieces),
+    scaled to unit standard deviation. wordpiece: the BERT tokenizer (default: the C core's
+    WordPieceTokenizer, else the `tokenizers` library's)."""
+    import sentencepiece as spm
 
     t, _ = _bert_tensors(bert)
     W = t["embeddings.word_embeddings.weight"]
-    wp = WordPieceTokenizer.from_pretrained(bert)
-    vocab = {tok: i for i, tok in enumerate(wp.convert_ids_to_tokens(list(range(wp.vocab_size))))}
+    wp = _wordpiece(bert) if wordpiece is None else wordpiece
+    if hasattr(wp, "vocab") and callable(wp.vocab):
+        vocab = wp.vocab()
+    else:
+        vocab = {tok: i for i, tok in enumerate(wp.convert_ids_to_tokens(list(range(wp.vocab_size))))}
     sp = spm.SentencePieceProcessor(model_file=str(sp_model))
     out = np.zeros((sp.get_piece_size(), W.shape[1]), dtype=np.float32)
     special = {0: "[PAD]", 1: "[SEP]", 2: "[UNK]"}
