@@ -169,3 +169,20 @@ def test_bad_search_arguments(search, exc, match):
             vec2text_c.Search(edit_top_k=0)
         else:
             vec2text_c.invert_embeddings(E, c, num_steps=1, search=search)
+
+
+def test_inverter_only_model_inverts_with_num_steps_none_and_search():
+    from _v2t_fixtures import artifacts
+    from vec2text_c.embedders import load_embedder
+
+    art = artifacts(KIND)
+    full = ours(KIND)
+    inv = vec2text_c.load_corrector(art.inversion_dir, None, embedder=load_embedder(art.embedder_dir, recipe="gtr"))
+    assert not inv.has_corrector and full.has_corrector and inv.max_seq_length == full.max_seq_length
+    E = targets(KIND)[:4]
+    assert vec2text_c.invert_embeddings(E, inv) == vec2text_c.invert_embeddings(E, full)
+    s = vec2text_c.Search(candidates=0, edit_rounds=2, edit_top_k=2)
+    assert vec2text_c.invert_embeddings(E, inv, search=s) == vec2text_c.invert_embeddings(E, full, num_steps=None, search=s)
+    with pytest.raises(ValueError, match=r"num_steps: this model has no corrector .*num_steps=None"):
+        vec2text_c.invert_embeddings(E, inv, num_steps=1)
+    assert "corrector=None" in repr(inv)

@@ -189,6 +189,10 @@ def _run(
     timings: dict | None = None,
 ):
     corrector = _check_corrector(corrector)
+    if num_steps is not None and not corrector.has_corrector:
+        raise ValueError(
+            f"num_steps: this model has no corrector (inverter {corrector.inverter_checkpoint.path}); invert with "
+            f"num_steps=None (the inverter alone), with search=True to refine its output, got num_steps={num_steps}")
     emb = _as_embeddings(embeddings, corrector)
     stop, chunk = _check_options(stop_at_cosine, callback, batch_size)
     srch = _check_search(search)

@@ -349,20 +349,25 @@ def _as_embedder(embedder):
 
 class Corrector:
     """A loaded vec2text inverter + corrector pair, its T5 tokenizer and its embedder: what
-    `vec2text.api.load_corrector` returns, for `vec2text_c.api`. Immutable; threads may share it."""
+    `vec2text.api.load_corrector` returns, for `vec2text_c.api`. Immutable; threads may share it.
+    An inverter-only model (corrector None: `has_corrector` is False) inverts with num_steps=None,
+    with or without search (its local edits then come from the inverter)."""
 
-    def __init__(self, inverter: Checkpoint, corrector: Checkpoint, embedder, *, specs: tuple | None = None,
+    def __init__(self, inverter: Checkpoint, corrector: Checkpoint | None, embedder, *, specs: tuple | None = None,
                  dtype: str = "float32"):
         self.inverter_checkpoint = inverter
         self.corrector_checkpoint = corrector
         t5_inv = _t5_dir(str(inverter.config["model_name_or_path"]), inverter.path)
-        t5_cor = _t5_dir(str(corrector.config["model_name_or_path"]), corrector.path)
         self.tokenizer = T5Tokenizer.from_pretrained(t5_inv)
         self.inverter_t5 = _load_t5(inverter, t5_inv, str(inverter.config["model_name_or_path"]), dtype)
-        self.corrector_t5 = _load_t5(corrector, t5_cor, str(corrector.config["model_name_or_path"]), dtype)
         self.inverter = _core.Inverter(str(inverter.weights), self.inverter_t5._core, inverter.num_repeat_tokens)
-        self.corrector = _core.Corrector(str(corrector.weights), self.corrector_t5._core, corrector.num_repeat_tokens)
-        if self.inverter.dim != self.corrector.dim:
+        self.corrector_t5 = self.corrector = None
+        if corrector is not None:
+            t5_cor = _t5_dir(str(corrector.config["model_name_or_path"]), corrector.path)
+            self.corrector_t5 = _load_t5(corrector, t5_cor, str(corrector.config["model_name_or_path"]), dtype)
+            self.corrector = _core.Corrector(str(corrector.weights), self.corrector_t5._core,
+                                             corrector.num_repeat_tokens)
+        if self.corrector is not None and self.inverter.dim != self.corrector.dim:
             raise ValueError(
                 f"the inverter ({inverter.path}) takes {self.inverter.dim}-dimensional embeddings but the corrector "
                 f"({corrector.path}) takes {self.corrector.dim}; they were trained for different embedders"
@@ -386,9 +391,14 @@ class Corrector:
         return self.inverter_checkpoint.config.get("embedder_model_name")
 
     @property
+    def has_corrector(self) -> bool:
+        return self.corrector is not None
+
+    @property
     def max_seq_length(self) -> int:
-        """The corrector's max_seq_length: step-0 hypothesis length and re-embedding truncation."""
-        return self.corrector_checkpoint.max_seq_length
+        """The corrector's max_seq_length (the inverter's without a corrector): step-0
+        hypothesis length and re-embedding truncation."""
+        return (self.corrector_checkpoint or self.inverter_checkpoint).max_seq_length
 
     def embed(self, texts: list[str], max_length: int) -> np.ndarray:
         """Embed texts truncated at max_length embedder tokens -> float32 [N, D]."""
@@ -418,9 +428,9 @@ class Corrector:
     def __repr__(self) -> str:
         return (
             f"Corrector(dim={self.dim}, num_repeat_tokens={self.inverter.num_repeat_tokens}/"
-            f"{self.corrector.num_repeat_tokens}, max_seq_length={self.max_seq_length}, "
+            f"{self.corrector.num_repeat_tokens if self.corrector else None}, max_seq_length={self.max_seq_length}, "
             f"embedder={self.embedder!r}, inverter={str(self.inverter_checkpoint.path)!r}, "
-            f"corrector={str(self.corrector_checkpoint.path)!r})"
+            f"corrector={str(self.corrector_checkpoint.path) if self.corrector_checkpoint else None!r})"
         )
 
 
@@ -432,7 +442,7 @@ def load_corrector(inverter, corrector, embedder=None, *, dtype: str = "float32"
     """Load a vec2text inverter (InversionModel) and corrector (CorrectorEncoderModel).
 
     inverter, corrector: checkpoint directories or Hugging Face repository ids present in the
-    local cache. embedder: None (build the one named by the inverter's `embedder_model_name`:
+    local cache; corrector None loads the inverter alone (invert with num_steps=None). embedder: None (build the one named by the inverter's `embedder_model_name`:
     `gtr_base` -> vec2text's GTR recipe from sentence-transformers/gtr-t5-base, a
     `sentence-transformers/...` name -> that pipeline), an embedder from
     `vec2text_c.load_embedder`, a model name or directory, or any callable
@@ -441,7 +451,7 @@ def load_corrector(inverter, corrector, embedder=None, *, dtype: str = "float32"
     corrector's T5 matmuls with bf16 weights (about 2x faster here; texts may differ slightly).
     """
     inv = read_checkpoint(inverter, "inverter")
-    cor = read_checkpoint(corrector, "corrector")
+    cor = None if corrector is None else read_checkpoint(corrector, "corrector")
     if embedder is None:
         api = inv.config.get("embedder_model_api")
         if api:
@@ -491,7 +501,7 @@ def load_pretrained_corrector(name: str = "minilm", *, dtype: str = "float32") -
         raise TypeError(f"name: expected a model name (str), got {type(name).__name__}")
     if name in BUILTIN:
         d = builtin_model_dir(name)
-        return load_corrector(d / "inverter", d / "corrector", dtype=dtype)
+        return load_corrector(d / "inverter", d / "corrector" if (d / "corrector").is_dir() else None, dtype=dtype)
     if name not in PRETRAINED:
         if name == "text-embedding-ada-002":
             raise NotImplementedError(
