@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,8 @@ import torch
 import vec2text_c
 from vec2text_c.cli import main as cli_main
 from vec2text_c.train.modeling import InversionModule, bow_logits, bow_loss
-from vec2text_c.train.pipeline import ModelShape, _load_module, export, prepare, train_inverter
+from vec2text_c.train.pipeline import (ModelShape, _load_module, export, make_hypotheses, prepare,
+                                       train_corrector, train_inverter)
 from vec2text_c.train.trainer import TrainSettings, fit
 from vec2text_c.train.warmstart import _bert_tensors, bert_dir, piece_embeddings, warm_start_t5
 
@@ -42,7 +44,9 @@ def recipe_run(tmp_path_factory, shared_data):
     work = root / "work"
     prepare([corpus], work, shape=RECIPE, heldout_fraction=0.1, val_size=20)
     train_inverter(work, STEPS)
-    export(work, root / "fp32", bf16=False, only=("inverter",))
+    make_hypotheses(work, n=48, extra=2)
+    train_corrector(work, replace(STEPS, steps=4, eval_every=4, save_every=4))
+    export(work, root / "fp32", bf16=False)
     return root, work
 
 
@@ -260,3 +264,42 @@ def test_train_with_texts_that_all_exceed_the_length_limit(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "vec2text-c: error: corpus: no training text fits max_seq_length = 32 tokens" in err
     assert "Traceback" not in err
+
+
+def test_hypotheses_add_beam_alternatives_and_the_corrector_runs_on_the_core(recipe_run):
+    root, work = recipe_run
+    h = np.load(work / "data" / "hypotheses.npz")
+    rows, ids, n = h["rows"], h["ids"], int(h["n_train"])
+    info = json.loads((work / "data" / "info.json").read_text())
+    train_rows = rows[:n]
+    assert (train_rows < 48).all() and set(train_rows.tolist()) == set(range(48))
+    assert n > 48  # beam alternatives beside the greedy ones
+    assert (rows[n:] >= info["n_train"]).all() and len(rows) - n == info["n_val"]
+    # the first hypothesis of each text is its greedy one; the others differ from it
+    first = {}
+    for r, row in zip(train_rows.tolist(), ids[:n]):
+        if r in first:
+            assert not (row == first[r]).all()
+        else:
+            first[r] = row
+    corr = vec2text_c.load_corrector(root / "fp32" / "inverter", root / "fp32" / "corrector")
+    E = np.load(work / "data" / "embeddings.npy")
+    seen = {}
+    # hypotheses come from the inverter as make_hypotheses exported it (bf16, in the work folder)
+    made_with = vec2text_c.load_corrector(work / "inverter", root / "fp32" / "corrector")
+    vec2text_c.api._run(E[:8], made_with, 1, 1, on_round=lambda rnd, b, i, lens, embs, cos, best, active:
+                        seen.setdefault(rnd, i.copy()))
+    L = ids.shape[1]
+    assert seen[0][:, :L].tolist() == [first[r].astype(np.int64).tolist() for r in range(8)]
+    # hypothesis embeddings are the embedder's of the decoded texts
+    texts = corr.tokenizer.batch_decode(ids[:n][-6:], skip_special_tokens=True)
+    np.testing.assert_allclose(h["embeddings"][:n][-6:], corr.embed(texts, 32), atol=1e-5)
+    # the corrector's encoder inputs on the core are the training module's
+    model = _load_module(work, "corrector")
+    k = np.arange(n - 6, n)
+    with torch.no_grad():
+        x, mask = model.encoder_inputs(torch.from_numpy(E[rows[k]]), torch.from_numpy(h["embeddings"][k]),
+                                       torch.from_numpy(ids[k].astype(np.int64)))
+    got = corr.corrector.inputs(E[rows[k]], h["embeddings"][k], ids[k].astype(np.int64))
+    np.testing.assert_allclose(got[0], x.numpy(), atol=2e-5)
+    assert len(vec2text_c.invert_embeddings(E[:2], corr, num_steps=1, sequence_beam_width=2)) == 2

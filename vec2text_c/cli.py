@@ -337,7 +337,7 @@ def cmd_train(args: argparse.Namespace) -> None:
             train_inverter(work, settings(args.inverter_steps, bow_weight=args.bow_weight, warm_start=args.warm_start))
         elif stage == "hypotheses":
             if not (work / "data" / "hypotheses.npz").is_file() or args.stage == "hypotheses":
-                make_hypotheses(work, n=args.hypotheses)
+                make_hypotheses(work, n=args.hypotheses, extra=args.hypotheses_extra)
         elif stage == "corrector":
             train_corrector(work, settings(args.corrector_steps))
         elif stage == "export":
@@ -418,6 +418,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--inverter-steps", type=int, default=3000)
     t.add_argument("--corrector-steps", type=int, default=3000)
     t.add_argument("--hypotheses", type=int, default=None, help="training texts to make corrector hypotheses for")
+    t.add_argument("--hypotheses-extra", type=int, default=2,
+                   help="beam-search alternatives per training text beside the greedy hypothesis (default 2)")
     t.add_argument("--batch-size", type=int, default=128)
     t.add_argument("--lr", type=float, default=2e-3)
     t.add_argument("--warmup", type=int, default=300)

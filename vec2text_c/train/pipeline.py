@@ -306,14 +306,17 @@ def _load_module(w: Path, kind: str):
     state = w / "runs" / kind / "state.pt"
     if not state.is_file():
         raise FileNotFoundError(f"{state}: train the {kind} first")
-    model.load_state_dict(torch.load(state, map_location="cpu", weights_only=True)["model"])
+    best = w / "runs" / kind / "best.pt"  # the weights of the best gate, when a gate ran
+    model.load_state_dict(torch.load(best if best.is_file() else state, map_location="cpu", weights_only=True)["model"])
     return model.eval()
 
 
-def make_hypotheses(workdir: str | Path, n: int | None = None, batch: int = 512) -> None:
+def make_hypotheses(workdir: str | Path, n: int | None = None, batch: int = 512, extra: int = 0) -> None:
     """Greedy step-0 hypotheses (max_length = max_seq_length, as the correction loop makes
     them) of the exported inverter for the first `n` training texts and every validation
-    text, with their embeddings, all on the C core."""
+    text, with their embeddings, all on the C core. extra: up to this many more hypotheses per
+    training text, the other beams of a beam search of width extra + 1 that differ from the
+    greedy one (the corrector then also learns from near misses it did not start from)."""
     from tqdm.auto import tqdm
 
     from ..embedders import load_embedder
@@ -321,6 +324,8 @@ def make_hypotheses(workdir: str | Path, n: int | None = None, batch: int = 512)
     from .. import _core
     from ..t5_tokenizer import T5Tokenizer
 
+    if isinstance(extra, bool) or not isinstance(extra, int) or not 0 <= extra <= 16:
+        raise ValueError(f"extra: expected an int in [0, 16], got {extra!r}")
     w = Path(workdir)
     info = _info(w)
     export(w, w, only=("inverter",))
@@ -333,18 +338,44 @@ def make_hypotheses(workdir: str | Path, n: int | None = None, batch: int = 512)
     E = np.load(w / "data" / "embeddings.npy", mmap_mode="r")
     n_train = info["n_train"]
     n = n_train if n is None else min(int(n), n_train)
-    rows = np.concatenate([np.arange(n), n_train + np.arange(info["n_val"])])
     L = int(info["shape"]["max_seq_length"])
-    hyp = np.zeros((len(rows), L), dtype=np.int32)
+    parts_rows, parts_ids = [], []
+    for start, count, more in ((0, n, extra), (n_train, info["n_val"], 0)):
+        for i in tqdm(range(0, count, batch), desc="hypotheses", file=sys.stderr, dynamic_ncols=True):
+            r = start + np.arange(i, min(count, i + batch))
+            x = inv.inputs(np.ascontiguousarray(E[r], dtype=np.float32))
+            greedy = np.zeros((len(r), L), dtype=np.int32)
+            out = t5.generate(inputs_embeds=x, max_length=L)
+            greedy[:, :out.shape[1]] = out
+            parts_rows.append(r)
+            parts_ids.append(greedy)
+            if more:
+                k = more + 1
+                beams = np.zeros((len(r) * k, L), dtype=np.int32)
+                out = t5.generate(inputs_embeds=x, max_length=L, num_beams=k, num_return_sequences=k)
+                beams[:, :out.shape[1]] = out
+                beams = beams.reshape(len(r), k, L)
+                keep_r, keep_ids = [], []
+                for j in range(len(r)):
+                    got = 0
+                    for b in range(k):
+                        if got < more and not (beams[j, b] == greedy[j]).all():
+                            keep_r.append(r[j])
+                            keep_ids.append(beams[j, b])
+                            got += 1
+                if keep_r:
+                    parts_rows.append(np.array(keep_r))
+                    parts_ids.append(np.stack(keep_ids))
+    # training hypotheses first (greedy and extra ones), then the validation texts' greedy ones
+    val_start = next(i for i, p in enumerate(parts_rows) if len(p) and p[0] >= n_train) if info["n_val"] else len(parts_rows)
+    rows = np.concatenate(parts_rows).astype(np.int64)
+    hyp = np.concatenate(parts_ids)
+    n_hyp = int(sum(len(p) for p in parts_rows[:val_start]))
     hemb = np.zeros((len(rows), info["dim"]), dtype=np.float32)
-    for i in tqdm(range(0, len(rows), batch), desc="hypotheses", file=sys.stderr, dynamic_ncols=True):
-        r = rows[i:i + batch]
-        x = inv.inputs(np.ascontiguousarray(E[r], dtype=np.float32))
-        out = t5.generate(inputs_embeds=x, max_length=L)
-        hyp[i:i + len(r), :out.shape[1]] = out
-        texts = tok.batch_decode(out, skip_special_tokens=True)
-        hemb[i:i + len(r)] = emb.encode(texts, batch_size=256, max_length=L)
-    np.savez(w / "data" / "hypotheses.npz", rows=rows, ids=hyp, embeddings=hemb, n_train=n)
+    for i in tqdm(range(0, len(rows), 4 * batch), desc="hypothesis embeddings", file=sys.stderr, dynamic_ncols=True):
+        texts = tok.batch_decode(hyp[i:i + 4 * batch], skip_special_tokens=True)
+        hemb[i:i + len(texts)] = emb.encode(texts, batch_size=256, max_length=L)
+    np.savez(w / "data" / "hypotheses.npz", rows=rows, ids=hyp, embeddings=hemb, n_train=n_hyp)
 
 
 def train_corrector(workdir: str | Path, settings: TrainSettings = TrainSettings(), *, stop_at: int | None = None) -> list[dict]:
