@@ -303,3 +303,32 @@ def test_hypotheses_add_beam_alternatives_and_the_corrector_runs_on_the_core(rec
     got = corr.corrector.inputs(E[rows[k]], h["embeddings"][k], ids[k].astype(np.int64))
     np.testing.assert_allclose(got[0], x.numpy(), atol=2e-5)
     assert len(vec2text_c.invert_embeddings(E[:2], corr, num_steps=1, sequence_beam_width=2)) == 2
+
+
+def test_training_continues_from_exported_weights(recipe_run, tmp_path):
+    from vec2text_c.train.pipeline import load_exported
+
+    root, work = recipe_run
+    model = _load_module(work, "inverter")
+    fresh = InversionModule(RECIPE.t5_config(), 384, RECIPE.num_repeat_tokens)
+    load_exported(fresh, root / "fp32" / "inverter")
+    for k, v in model.state_dict().items():
+        torch.testing.assert_close(fresh.state_dict()[k], v, rtol=0, atol=0)
+    # a new work folder prepared with the export's tokenizer continues from its weights
+    w2 = tmp_path / "w2"
+    corpus = tmp_path / "c.txt"
+    corpus.write_text((work / "data" / "train.txt").read_text())
+    prepare([corpus], w2, shape=RECIPE, heldout_fraction=0.1, val_size=10, tokenizer_from=root / "fp32")
+    assert (w2 / "t5" / "spiece.model").read_bytes() == (work / "t5" / "spiece.model").read_bytes()
+    log = train_inverter(w2, replace(STEPS, steps=2, eval_every=2, save_every=2, lr=0.0, warmup=1), init_from=root / "fp32" / "inverter")
+    assert log
+    moved = torch.load(w2 / "runs" / "inverter" / "state.pt", weights_only=True)["model"]
+    for k, v in model.state_dict().items():
+        torch.testing.assert_close(moved[k], v, rtol=0, atol=0)  # lr 0: still the exported weights
+    # another tokenizer is refused, and a model of another shape too
+    w3 = tmp_path / "w3"
+    prepare([corpus], w3, shape=replace(RECIPE, vocab_size=300), heldout_fraction=0.1, val_size=10)
+    with pytest.raises(ValueError, match="init_from: .* was trained with another tokenizer"):
+        train_inverter(w3, STEPS, init_from=root / "fp32" / "inverter")
+    with pytest.raises(ValueError, match="does not fit this model: .* expected shape"):
+        load_exported(InversionModule(dict(RECIPE.t5_config(), d_ff=32), 384, RECIPE.num_repeat_tokens), root / "fp32" / "inverter")

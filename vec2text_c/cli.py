@@ -332,9 +332,10 @@ def cmd_train(args: argparse.Namespace) -> None:
             if (work / "data" / "info.json").is_file() and args.stage == "all":
                 print(f"{work}: already prepared, reusing its data", file=sys.stderr)
                 continue
-            prepare(args.corpus, work, shape=shape, embedder=args.embedder)
+            prepare(args.corpus, work, shape=shape, embedder=args.embedder, tokenizer_from=args.init_from)
         elif stage == "inverter":
-            train_inverter(work, settings(args.inverter_steps, bow_weight=args.bow_weight, warm_start=args.warm_start))
+            train_inverter(work, settings(args.inverter_steps, bow_weight=args.bow_weight, warm_start=args.warm_start),
+                           init_from=Path(args.init_from) / "inverter" if args.init_from else None)
         elif stage == "hypotheses":
             if not (work / "data" / "hypotheses.npz").is_file() or args.stage == "hypotheses":
                 make_hypotheses(work, n=args.hypotheses, extra=args.hypotheses_extra)
@@ -413,6 +414,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--bow-weight", type=float, default=1.0, help="weight of the inverter's bag-of-words loss (0: off)")
     t.add_argument("--warm-start", default="layers", choices=("none", "embeddings", "layers"),
                    help="initialise the inverter from the embedder's BERT weights (default: layers)")
+    t.add_argument("--init-from", default=None,
+                   help="an exported model folder (t5/, inverter/; e.g. vec2text_c/models/minilm) to continue: its "
+                        "tokenizer for prepare, its inverter weights instead of the warm start")
     t.add_argument("--time-budget", type=float, default=0.0,
                    help="stop a training stage after this many seconds, saved and resumable (0: no limit)")
     t.add_argument("--inverter-steps", type=int, default=3000)

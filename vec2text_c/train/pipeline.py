@@ -137,7 +137,11 @@ def _train_vocabulary(texts: list[str], vocab_size: int, out: Path) -> None:
 
 
 def prepare(corpus: list[str], workdir: str | Path, *, shape: ModelShape = ModelShape(),
-            embedder: str = DEFAULT_EMBEDDER, heldout_fraction: float = 0.02, val_size: int = 1000) -> None:
+            embedder: str = DEFAULT_EMBEDDER, heldout_fraction: float = 0.02, val_size: int = 1000,
+            tokenizer_from: str | Path | None = None) -> None:
+    """Texts, tokenizer, ids and target embeddings of a work folder. tokenizer_from: a folder
+    holding t5/spiece.model (an exported model's) to use instead of training a vocabulary, so
+    that committed weights can be trained further."""
     from ..embedders import load_embedder
     from ..t5_tokenizer import T5Tokenizer
     from .tokenizer import write_tokenizer_files
@@ -151,6 +155,12 @@ def prepare(corpus: list[str], workdir: str | Path, *, shape: ModelShape = Model
         raise ValueError(f"corpus: {len(texts)} distinct texts leave {len(train)} for training and {len(held)} for "
                          f"validation (held-out fraction {heldout_fraction}); both need at least one: give more text")
     t5 = w / "t5"
+    if tokenizer_from is not None:
+        src = Path(tokenizer_from) / "t5" / "spiece.model"
+        if not src.is_file():
+            raise FileNotFoundError(f"tokenizer_from: {src} not found")
+        t5.mkdir(parents=True, exist_ok=True)
+        (t5 / "spiece.model").write_bytes(src.read_bytes())
     if not (t5 / "spiece.model").is_file():
         _train_vocabulary([t.lower() for t in train] if shape.lowercase else train, shape.vocab_size, t5)
     write_tokenizer_files(t5, shape.max_seq_length)
@@ -261,8 +271,43 @@ def gate(workdir: str | Path, n: int = 200, batch: int = 100):
     return fn
 
 
+def load_exported(model, folder: str | Path) -> None:
+    """Load the weights of an exported checkpoint folder (export's model.safetensors, bf16 or
+    fp32) into a training module; the tied embedding aliases come from the shared matrix."""
+    import torch
+    from safetensors.torch import load_file
+
+    f = Path(folder) / "model.safetensors"
+    if not f.is_file():
+        raise FileNotFoundError(f"init_from: {f} not found (expected a folder written by export)")
+    state = {k: v.float() for k, v in load_file(str(f)).items()}
+    shared = state.get("encoder_decoder.shared.weight")
+    if shared is not None:
+        state.setdefault("encoder_decoder.encoder.embed_tokens.weight", shared)
+        state.setdefault("encoder_decoder.decoder.embed_tokens.weight", shared)
+    want = model.state_dict()
+    bad = [k for k in want if k not in state or tuple(state[k].shape) != tuple(want[k].shape)]
+    if bad:
+        k = bad[0]
+        got = "missing" if k not in state else f"shape {list(state[k].shape)}"
+        raise ValueError(f"init_from: {f} does not fit this model: {k} expected shape {list(want[k].shape)}, got {got}"
+                         f" ({len(bad)} such tensors)")
+    with torch.no_grad():
+        model.load_state_dict({k: state[k] for k in want})
+
+
+def _same_tokenizer(w: Path, folder: Path) -> None:
+    mine, theirs = w / "t5" / "spiece.model", folder.parent / "t5" / "spiece.model"
+    if theirs.is_file() and mine.read_bytes() != theirs.read_bytes():
+        raise ValueError(f"init_from: {folder} was trained with another tokenizer ({theirs}); prepare the work folder "
+                         f"with it (prepare(..., tokenizer_from={folder.parent}) / --init-from)")
+
+
 def train_inverter(workdir: str | Path, settings: TrainSettings = TrainSettings(), *, stop_at: int | None = None,
-                   with_gate: bool = True) -> list[dict]:
+                   with_gate: bool = True, init_from: str | Path | None = None) -> list[dict]:
+    """Train (or resume) the inverter. init_from: an exported inverter folder to start from
+    instead of the warm start (a run continued from committed weights: its tokenizer must be
+    the work folder's)."""
     import torch
 
     from .modeling import InversionModule
@@ -276,7 +321,12 @@ def train_inverter(workdir: str | Path, settings: TrainSettings = TrainSettings(
     E = np.load(w / "data" / "embeddings.npy", mmap_mode="r")
     torch.manual_seed(settings.seed)
     model = InversionModule(shape.t5_config(), info["dim"], shape.num_repeat_tokens)
-    if settings.warm_start != "none" and not (w / "runs" / "inverter" / "state.pt").is_file():
+    fresh = not (w / "runs" / "inverter" / "state.pt").is_file()
+    if init_from is not None and fresh:
+        _same_tokenizer(w, Path(init_from))
+        load_exported(model, init_from)
+        _say(f"inverter: initialised from {init_from}")
+    elif settings.warm_start != "none" and fresh:
         got = warm_start_t5(model.encoder_decoder, w / "t5" / "spiece.model", bert_dir(info["embedder"]),
                             settings.warm_start)
         _say(f"inverter: warm start from {info['embedder']}: {got}")
