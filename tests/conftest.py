@@ -9,7 +9,12 @@ from pathlib import Path
 # variable must be set before libgomp loads (it is read once at load time).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import pytest
+import tempfile  # noqa: E402
+
+import pytest  # noqa: E402
+
+# converted and merged weights go to a cache of the test run's own, not the user's ~/.cache
+os.environ["VEC2TEXT_C_CACHE"] = tempfile.mkdtemp(prefix="vec2text_c_cache_")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("V2T_SHARED_DATA", REPO.parent / "shared" / "data"))

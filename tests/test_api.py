@@ -462,9 +462,10 @@ def test_embedder_named_in_the_checkpoint_is_found_in_the_hf_cache(kind, tmp_pat
         vec2text_c.load_corrector(art.inversion_dir, art.corrector_dir)
 
 
-def test_pytorch_bin_checkpoints_are_converted_once(tmp_path):
-    """A checkpoint with pytorch_model.bin (as the hub's jxm/* repositories) is converted to
-    model.safetensors beside it on first load and gives the same strings."""
+def test_pytorch_bin_checkpoints_are_converted_once(tmp_path, monkeypatch):
+    """A checkpoint with pytorch_model.bin (as the hub's jxm/* repositories) is converted once
+    into vec2text_c's cache (not beside it) on first load and gives the same strings."""
+    monkeypatch.setenv("VEC2TEXT_C_CACHE", str(tmp_path / "cache"))
     import torch
 
     art = artifacts(KIND)
@@ -477,7 +478,8 @@ def test_pytorch_bin_checkpoints_are_converted_once(tmp_path):
         torch.save({k: torch.from_numpy(np.array(st.get(k))) for k in st.keys()}, d / "pytorch_model.bin")
         dirs.append(d)
     c = vec2text_c.load_corrector(*dirs, embedder=_gtr_embedder())
-    assert all((d / "model.safetensors").is_file() for d in dirs)
+    assert not any((d / "model.safetensors").exists() for d in dirs)
+    assert len(list((tmp_path / "cache" / "weights").glob("*.safetensors"))) == 2
     E = targets(KIND)
     assert vec2text_c.invert_embeddings(E, c, num_steps=1, sequence_beam_width=2) == reference_strings(KIND, E, 1, 2)
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from vec2text_c import _core
-from vec2text_c._safetensors_io import convert_pytorch_bin, save_file
+from vec2text_c._safetensors_io import save_file
 
 
 def _write(path, header, data=b"", header_len=None, pad=True):
@@ -152,15 +152,20 @@ def test_unknown_tensor_name(tmp_path):
         st.get("zz")
 
 
-def test_convert_pytorch_bin_once(tmp_path):
+def test_convert_pytorch_bin_once_into_our_cache(tmp_path, monkeypatch):
     import torch
+
+    from vec2text_c.weights import weights_file
+
+    monkeypatch.setenv("VEC2TEXT_C_CACHE", str(tmp_path / "cache"))
+    src = tmp_path / "model"
+    src.mkdir()
     sd = {"w": torch.randn(3, 4), "b": torch.randn(4).to(torch.bfloat16)}
-    torch.save(sd, tmp_path / "pytorch_model.bin")
-    out = convert_pytorch_bin(tmp_path / "pytorch_model.bin")
-    assert out == tmp_path / "model.safetensors"
+    torch.save(sd, src / "pytorch_model.bin")
+    out = weights_file(src)
+    assert out.parent == tmp_path / "cache" / "weights" and sorted(p.name for p in src.iterdir()) == ["pytorch_model.bin"]
     st = _core.SafeTensors(str(out))
     np.testing.assert_array_equal(st.get("w"), sd["w"].numpy())
     np.testing.assert_array_equal(st.get("b"), sd["b"].float().numpy())
     mtime = out.stat().st_mtime_ns
-    convert_pytorch_bin(tmp_path / "pytorch_model.bin")
-    assert out.stat().st_mtime_ns == mtime  # converted once, reused after
+    assert weights_file(src) == out and out.stat().st_mtime_ns == mtime  # converted once, reused after

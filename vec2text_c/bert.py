@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from . import _core
-from ._safetensors_io import find_weights
+from .weights import weights_file
 
 __all__ = ["BertModel"]
 
@@ -47,7 +47,7 @@ class BertModel:
     def __init__(self, model_dir: str | os.PathLike):
         self.path = Path(model_dir)
         cfg = read_bert_config(self.path)
-        weights = find_weights(self.path)
+        weights = weights_file(self.path)
         defaults = dict(type_vocab_size=2, layer_norm_eps=1e-12, hidden_act="gelu", max_position_embeddings=512)
         c = {**defaults, **cfg}
         try:

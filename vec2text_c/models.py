@@ -22,7 +22,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import _core
-from ._safetensors_io import find_weights
+from .weights import weights_file
 from .hub import MissingModelFilesError
 from .t5 import T5Config, T5Model
 from .t5_tokenizer import T5Tokenizer
@@ -212,7 +212,7 @@ def read_checkpoint(name_or_path, expected: str) -> Checkpoint:
     if not cfg_path.is_file():
         raise ValueError(f"{d}: not a vec2text checkpoint (no config.json)")
     cfg = _read_json(cfg_path)
-    weights = find_weights(d)
+    weights = weights_file(d)
     kind = _checkpoint_kind(d, cfg, weights)
     if kind is None:
         arch = cfg.get("architectures") or cfg.get("model_type") or "unknown"
@@ -260,7 +260,7 @@ def _load_t5(ckpt: Checkpoint, t5_dir: Path, t5_name: str, dtype: str = "float32
         src, name = ckpt.weights, "encoder_decoder.lm_head.weight"
     else:
         try:
-            base = find_weights(t5_dir)
+            base = weights_file(t5_dir)
         except FileNotFoundError:
             raise MissingModelFilesError(
                 _download_message([(t5_name, "T5 weights: the lm_head this checkpoint does not store", list(_WEIGHTS[:1]))])

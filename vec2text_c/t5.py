@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from ._safetensors_io import find_weights
+from .weights import weights_file
 
 __all__ = ["T5Config", "T5Model"]
 
@@ -142,7 +142,7 @@ class T5Model:
             d = json.load(f)
         if encoder_only is None:
             encoder_only = list(d.get("architectures") or []) == ["T5EncoderModel"]
-        return cls(find_weights(path), T5Config.from_dict(d, max_length), prefix, encoder_only, dtype)
+        return cls(weights_file(path), T5Config.from_dict(d, max_length), prefix, encoder_only, dtype)
 
     def __reduce__(self):
         # picklable by reference: a worker re-creates the model from its files
