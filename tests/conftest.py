@@ -15,6 +15,9 @@ import pytest  # noqa: E402
 
 # converted and merged weights go to a cache of the test run's own, not the user's ~/.cache
 os.environ["VEC2TEXT_C_CACHE"] = tempfile.mkdtemp(prefix="vec2text_c_cache_")
+# nothing in the tests reaches the internet: repository ids resolve from the local cache only
+# (the fake-hub tests start their own server and set HF_ENDPOINT in a subprocess)
+os.environ["HF_HUB_OFFLINE"] = "1"
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("V2T_SHARED_DATA", REPO.parent / "shared" / "data"))

@@ -342,7 +342,7 @@ def test_load_pretrained_corrector_lists_what_is_missing(tmp_path, monkeypatch):
     with pytest.raises(vec2text_c.MissingModelFilesError) as e:
         vec2text_c.load_pretrained_corrector("gtr-base")
     line = [ln for ln in str(e.value).splitlines() if "jxm/gtr__nq__32 (" in ln][0]
-    assert "model.safetensors or pytorch_model.bin" in line and "config.json" not in line
+    assert "model.safetensors or model.safetensors.index.json or pytorch_model.bin" in line and "config.json" not in line
     with pytest.raises(ValueError, match="gtr-base"):
         vec2text_c.load_pretrained_corrector("nope")
 

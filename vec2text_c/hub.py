@@ -12,16 +12,62 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-__all__ = ["MissingModelFilesError", "snapshot", "offline"]
+__all__ = ["MissingModelFilesError", "snapshot", "offline", "model_folder", "hub_cache", "download_hint", "NEEDS"]
+
+WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+_ST = ["model.safetensors", "model.safetensors.index.json", "model-*-of-*.safetensors"]
+_BIN = ["pytorch_model.bin", "pytorch_model.bin.index.json", "pytorch_model-*-of-*.bin"]
+_T5_TOKENIZER = ["tokenizer.json", "spiece.model", "tokenizer_config.json", "special_tokens_map.json"]
+# What a folder of each kind must hold (groups of alternatives) and which files to fetch for it
+# (the weights: one layout, see model_folder).
+NEEDS = {
+    "checkpoint": (("config.json",), WEIGHTS),
+    "t5": (("config.json",), ("tokenizer.json", "spiece.model")),
+    "t5-weights": (("config.json",), WEIGHTS),
+    "gtr": (("config.json",), WEIGHTS, ("spiece.model", "tokenizer.json")),
+}
+_FETCH = {
+    "checkpoint": ["config.json", "generation_config.json"],
+    "t5": ["config.json"] + _T5_TOKENIZER,
+    "t5-weights": ["config.json"],
+    "gtr": ["config.json", "modules.json", "sentence_bert_config.json"] + _T5_TOKENIZER,
+}
+_WITH_WEIGHTS = {"checkpoint", "t5-weights", "gtr"}
 
 
 class MissingModelFilesError(FileNotFoundError):
-    """Raised when repositories or files a model needs are neither local nor downloadable."""
+    """Raised when repositories or files a model needs are neither local nor downloadable.
+    `missing` lists the files (groups of alternatives) still needed, when known."""
+
+    def __init__(self, message: str, missing: list[str] | None = None):
+        super().__init__(message)
+        self.missing = list(missing or [])
 
 
 def offline() -> bool:
     """HF_HUB_OFFLINE as huggingface_hub reads it."""
     return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in ("1", "ON", "YES", "TRUE")
+
+
+def hub_cache(cache_dir: str | os.PathLike | None = None) -> Path:
+    """The hub cache in use: cache_dir, else HF_HUB_CACHE / HUGGINGFACE_HUB_CACHE / HF_HOME/hub as
+    set now (huggingface_hub reads them once at import), else ~/.cache/huggingface/hub."""
+    if cache_dir is not None:
+        return Path(cache_dir).expanduser()
+    for var in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
+        if os.environ.get(var):
+            return Path(os.environ[var]).expanduser()
+    if os.environ.get("HF_HOME"):
+        return Path(os.environ["HF_HOME"]).expanduser() / "hub"
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "huggingface" / "hub"
+
+
+def download_hint(repos: Sequence[str], cache_dir=None) -> str:
+    return ("With network access vec2text_c downloads them on first use (unset HF_HUB_OFFLINE). Elsewhere: "
+            + "; ".join(f"huggingface-cli download {r}" for r in repos)
+            + f", then copy the models--owner--name folders into {hub_cache(cache_dir)} (or set HF_HUB_CACHE to the "
+            "cache that holds them). A local directory path works in place of any name.")
 
 
 def snapshot(repo_id: str, allow_patterns: Sequence[str] | None = None, *, what: str = "model",
@@ -36,7 +82,7 @@ def snapshot(repo_id: str, allow_patterns: Sequence[str] | None = None, *, what:
     except ImportError as e:  # a broken environment: huggingface_hub is a base dependency
         raise ImportError(f"{repo_id} ({what}): finding models on the hub needs huggingface_hub ({e})") from None
     kw = dict(allow_patterns=list(allow_patterns) if allow_patterns else None, revision=revision,
-              cache_dir=os.fspath(cache_dir) if cache_dir is not None else None, token=token)
+              cache_dir=os.fspath(hub_cache(cache_dir)), token=token)
     try:
         return Path(snapshot_download(repo_id, local_files_only=offline(), **kw))
     except GatedRepoError:
@@ -51,6 +97,54 @@ def snapshot(repo_id: str, allow_patterns: Sequence[str] | None = None, *, what:
         why = "HF_HUB_OFFLINE is set" if offline() else "the hub could not be reached"
         raise MissingModelFilesError(
             f"{repo_id} ({what}) is not in the local Hugging Face cache and {why}; it needs: {files}. "
-            f"Download it where there is network access (`huggingface-cli download {repo_id}`) into the cache "
-            f"({cache_dir or os.environ.get('HF_HUB_CACHE') or '~/.cache/huggingface/hub'}), or pass a local "
-            "directory instead of the name") from None
+            + download_hint([repo_id], cache_dir), list(allow_patterns or [])) from None
+
+
+def _repo_files(repo_id: str, revision, token) -> list[str] | None:
+    """The repository's file names, or None when the hub cannot be asked (offline, no network)."""
+    if offline():
+        return None
+    try:
+        from huggingface_hub import HfApi
+        from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
+    except ImportError:
+        return None
+    try:
+        return list(HfApi().list_repo_files(repo_id, revision=revision, token=token))
+    except (GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError):
+        return []  # snapshot() raises the matching error
+    except Exception:  # noqa: BLE001 - no network, a proxy, a timeout: fall back to the cache
+        return None
+
+
+def missing_files(folder: Path | None, kind: str) -> list[str]:
+    """Which of NEEDS[kind]'s groups the folder lacks ("a or b" for alternatives)."""
+    return [" or ".join(group) for group in NEEDS[kind] if folder is None or not any((folder / f).is_file() for f in group)]
+
+
+def model_folder(name_or_path: str | os.PathLike, kind: str, what: str, *, revision: str | None = None,
+                 cache_dir: str | os.PathLike | None = None, token: str | bool | None = None) -> Path:
+    """A local directory, or the snapshot of a hub repository holding what `kind` needs (see
+    NEEDS): downloaded when missing, with one weight layout (safetensors when the repository has
+    it, else the .bin files); MissingModelFilesError names what is still missing."""
+    p = Path(os.fspath(name_or_path)).expanduser()
+    if p.is_dir():
+        return p
+    if p.exists():
+        raise ValueError(f"{what}: {p} is a file; expected a directory or a Hugging Face repository id")
+    repo = os.fspath(name_or_path)
+    patterns = list(_FETCH[kind])
+    if kind in _WITH_WEIGHTS:
+        files = _repo_files(repo, revision, token)
+        has_st = files is None or any(f.endswith(".safetensors") or f == "model.safetensors.index.json" for f in files)
+        patterns += _ST if has_st else []
+        patterns += _BIN if files is None or not has_st else []
+    try:
+        d = snapshot(repo, patterns, what=what, revision=revision, cache_dir=cache_dir, token=token)
+    except MissingModelFilesError as e:
+        raise MissingModelFilesError(str(e), missing_files(None, kind)) from None
+    missing = missing_files(d, kind)
+    if missing:
+        raise MissingModelFilesError(f"{repo} ({what}): the snapshot in {d} lacks {', '.join(missing)}. "
+                                     + download_hint([repo], cache_dir), missing)
+    return d

@@ -7,9 +7,9 @@ A vec2text checkpoint directory holds `config.json` (the fields of vec2text's In
 architecture and tokenizer come from `model_name_or_path` (e.g. `t5-base`), the encoder-decoder
 weights from the checkpoint (tensors `encoder_decoder.*`).
 
-Names are resolved offline: a local directory first, then the Hugging Face cache
-(`$HF_HUB_CACHE`, `$HF_HOME/hub`, `~/.cache/huggingface/hub`; `models--owner--name/snapshots/
-<revision>`, the revision named by `refs/main` when present). Nothing is downloaded.
+Names are a local directory, or a Hugging Face repository id found through vec2text_c.hub
+(huggingface_hub: the files a model needs are downloaded on first use and read from the cache
+afterwards, and whenever HF_HUB_OFFLINE is set or the hub cannot be reached).
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ import numpy as np
 
 from . import _core
 from .weights import weights_file
-from .hub import MissingModelFilesError
+from .hub import WEIGHTS, MissingModelFilesError, download_hint, missing_files, model_folder
 from .t5 import T5Config, T5Model
 from .t5_tokenizer import T5Tokenizer
 
@@ -31,8 +31,6 @@ __all__ = [
     "Corrector",
     "load_corrector",
     "load_pretrained_corrector",
-    "hf_cache_dirs",
-    "resolve_hf_repo",
     "MissingModelFilesError",
     "PRETRAINED",
 ]
@@ -47,109 +45,20 @@ PRETRAINED: dict[str, dict[str, str]] = {
     },
 }
 
-# Hub aliases: the canonical repository of a legacy short name (both are looked for in the cache).
+# Hub aliases: the canonical repository of a legacy short name (tried when the name is missing).
 _ALIASES = {"t5-base": "google-t5/t5-base", "t5-small": "google-t5/t5-small", "t5-large": "google-t5/t5-large"}
-
-# What each kind of repository must contain to be usable offline.
-_WEIGHTS = ("model.safetensors", "pytorch_model.bin")
-_NEEDS = {
-    "checkpoint": (("config.json",), _WEIGHTS),
-    "t5": (("config.json",), ("tokenizer.json", "spiece.model")),
-    "gtr": (("config.json",), _WEIGHTS, ("spiece.model",)),
-}
-
-
-
-
-# ---- the Hugging Face cache ----
-
-
-def hf_cache_dirs() -> list[Path]:
-    """Where the Hugging Face hub cache may be, in the order transformers looks."""
-    dirs = []
-    if os.environ.get("HF_HUB_CACHE"):
-        dirs.append(Path(os.environ["HF_HUB_CACHE"]))
-    if os.environ.get("HUGGINGFACE_HUB_CACHE"):
-        dirs.append(Path(os.environ["HUGGINGFACE_HUB_CACHE"]))
-    if os.environ.get("HF_HOME"):
-        dirs.append(Path(os.environ["HF_HOME"]) / "hub")
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    dirs.append(Path(xdg) / "huggingface" / "hub" if xdg else Path.home() / ".cache" / "huggingface" / "hub")
-    out: list[Path] = []
-    for d in dirs:
-        d = d.expanduser()
-        if d not in out:
-            out.append(d)
-    return out
-
-
-def _repo_folder(repo_id: str) -> str:
-    return "models--" + repo_id.replace("/", "--")
-
-
-def _snapshot(repo_dir: Path) -> Path | None:
-    snaps = repo_dir / "snapshots"
-    ref = repo_dir / "refs" / "main"
-    if ref.is_file():
-        rev = ref.read_text(encoding="utf-8").strip()
-        if (snaps / rev).is_dir():
-            return snaps / rev
-    if not snaps.is_dir():
-        return None
-    revs = sorted((p for p in snaps.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True)
-    return revs[0] if revs else None
-
-
-def resolve_hf_repo(repo_id: str) -> Path | None:
-    """The snapshot directory of `repo_id` in the local Hugging Face cache, or None."""
-    names = [repo_id] + ([_ALIASES[repo_id]] if repo_id in _ALIASES else [])
-    for cache in hf_cache_dirs():
-        for name in names:
-            snap = _snapshot(cache / _repo_folder(name))
-            if snap is not None:
-                return snap
-    return None
-
-
-def _missing_files(d: Path | None, kind: str) -> list[str]:
-    """Which requirement groups of `kind` the directory lacks ("a or b" for alternatives)."""
-    out = []
-    for group in _NEEDS[kind]:
-        if d is None or not any((d / f).is_file() for f in group):
-            out.append(" or ".join(group))
-    return out
 
 
 def _resolve(name_or_path: str | os.PathLike, kind: str, what: str) -> Path:
-    """A local directory, or a repository in the HF cache holding the files `kind` needs."""
-    p = Path(os.fspath(name_or_path)).expanduser()
-    if p.is_dir():
-        return p
-    if p.exists():
-        raise ValueError(f"{what}: {p} is a file; expected a directory or a Hugging Face repository id")
-    name = os.fspath(name_or_path)
-    snap = resolve_hf_repo(name)
-    missing = _missing_files(snap, kind)
-    if snap is None or missing:
-        raise MissingModelFilesError(_download_message([(name, what, missing)]))
-    return snap
-
-
-def _download_message(items: list[tuple[str, str, list[str]]]) -> str:
-    caches = hf_cache_dirs()
-    lines = ["vec2text_c loads models offline; these are not in the local Hugging Face cache:"]
-    for repo, what, missing in items:
-        files = ", ".join(missing) if missing else "the repository"
-        lines.append(f"  - {repo} ({what}): needs {files}")
-    lines.append(f"Looked in: {', '.join(str(c) for c in caches)} (HF_HUB_CACHE, HF_HOME/hub, ~/.cache/huggingface/hub).")
-    lines.append("Download them on a machine with network access, e.g.:")
-    for repo, _, _ in items:
-        lines.append(f"  huggingface-cli download {repo}")
-    lines.append(
-        f"and copy the resulting models--owner--name folders into {caches[0]} "
-        "(or set HF_HUB_CACHE to the cache that holds them). A local directory path works in place of any name."
-    )
-    return "\n".join(lines)
+    """A local directory, or a Hugging Face repository (vec2text_c.hub: downloaded on first
+    use, its cache offline) holding the files `kind` needs."""
+    try:
+        return model_folder(name_or_path, kind, what)
+    except MissingModelFilesError:
+        alias = _ALIASES.get(os.fspath(name_or_path))
+        if alias is None:
+            raise
+        return model_folder(alias, kind, what)
 
 
 # ---- checkpoints ----
@@ -259,14 +168,15 @@ def _load_t5(ckpt: Checkpoint, t5_dir: Path, t5_name: str, dtype: str = "float32
     if "encoder_decoder.lm_head.weight" in names:
         src, name = ckpt.weights, "encoder_decoder.lm_head.weight"
     else:
+        why = (f"({ckpt.path} has no encoder_decoder.lm_head.weight; vec2text then uses the lm_head of "
+               f"model_name_or_path={t5_name!r})")
         try:
-            base = weights_file(t5_dir)
-        except FileNotFoundError:
-            raise MissingModelFilesError(
-                _download_message([(t5_name, "T5 weights: the lm_head this checkpoint does not store", list(_WEIGHTS[:1]))])
-                + f"\n({ckpt.path} has no encoder_decoder.lm_head.weight; vec2text then uses the lm_head of "
-                f"model_name_or_path={t5_name!r})"
-            ) from None
+            has = any((t5_dir / f).is_file() for f in WEIGHTS)
+            base = weights_file(t5_dir if has else _resolve(t5_name, "t5-weights", "T5 weights for the lm_head"))
+        except MissingModelFilesError as e:
+            raise MissingModelFilesError(f"{e}\n{why}", e.missing) from None
+        except FileNotFoundError as e:
+            raise MissingModelFilesError(f"{t5_dir}: no T5 weights ({e})\n{why}", [" or ".join(WEIGHTS)]) from None
         base_names = set(_core.SafeTensors(str(base)).keys())
         name = "lm_head.weight" if "lm_head.weight" in base_names else "shared.weight"
         src = base
@@ -518,10 +428,13 @@ def load_pretrained_corrector(name: str = "minilm", *, dtype: str = "float32") -
     }
     missing = []
     for role, repo in need.items():
-        snap = resolve_hf_repo(repo)
-        files = _missing_files(snap, kinds[role])
-        if snap is None or files:
-            missing.append((repo, labels[role], files))
+        try:
+            _resolve(repo, kinds[role], labels[role])
+        except MissingModelFilesError as e:
+            missing.append((repo, labels[role], e.missing or missing_files(None, kinds[role])))
     if missing:
-        raise MissingModelFilesError(_download_message(missing))
+        lines = [f"load_pretrained_corrector({name!r}) needs these, found neither locally nor on the hub:"]
+        lines += [f"  - {repo} ({what}): needs {', '.join(files)}" for repo, what, files in missing]
+        lines.append(download_hint([repo for repo, _, _ in missing]))
+        raise MissingModelFilesError("\n".join(lines), [f for _, _, files in missing for f in files])
     return load_corrector(need["inverter"], need["corrector"], dtype=dtype)
