@@ -504,3 +504,23 @@ def test_bfloat16_corrector_runs_and_stays_close_to_fp32():
     # bf16 rounding may change some texts of these random tiny models, not how well they fit
     assert abs(mean_cos(got) - mean_cos(want)) < 0.05
     assert pickle.loads(pickle.dumps(fast)).inverter_t5._dtype == "bfloat16"
+
+
+@pytest.mark.parametrize("field, value", [("use_lora", True), ("embeddings_from_layer_n", 3),
+                                          ("corrector_ignore_hypothesis_embedding", True),
+                                          ("embedder_fake_with_zeros", True), ("embedder_torch_dtype", "bfloat16")])
+def test_config_fields_that_change_inference_are_refused(tmp_path, field, value):
+    import json
+
+    art = artifacts(KIND)
+    d = tmp_path / "inv"
+    shutil.copytree(art.inversion_dir, d)
+    cfg = json.loads((d / "config.json").read_text())
+    cfg[field] = value
+    (d / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(NotImplementedError, match=f"{field} = {value!r} .* changes inference and is not supported"):
+        vec2text_c.load_corrector(d, art.corrector_dir, embedder=_gtr_embedder())
+    cfg[field] = {"use_lora": False, "embeddings_from_layer_n": None, "corrector_ignore_hypothesis_embedding": False,
+                  "embedder_fake_with_zeros": False, "embedder_torch_dtype": "float32"}[field]
+    (d / "config.json").write_text(json.dumps(cfg))
+    vec2text_c.load_corrector(d, art.corrector_dir, embedder=_gtr_embedder())

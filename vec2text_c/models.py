@@ -138,9 +138,28 @@ def read_checkpoint(name_or_path, expected: str) -> Checkpoint:
     for key in ("model_name_or_path", "num_repeat_tokens"):
         if key not in cfg:
             raise ValueError(f"{cfg_path}: missing the vec2text config field {key!r}")
-    if cfg.get("use_lora"):
-        raise NotImplementedError(f"{cfg_path}: LoRA checkpoints (use_lora true) are not supported")
+    _check_unsupported(cfg_path, cfg)
     return Checkpoint(kind, d, weights, cfg)
+
+
+# vec2text config fields that change inference, with the value under which vec2text_c computes
+# what vec2text does; any other value is refused rather than ignored.
+_INFERENCE_FIELDS = {
+    "use_lora": (False, "LoRA adapters"),
+    "embeddings_from_layer_n": (None, "embeddings taken from an inner layer of the embedder"),
+    "corrector_ignore_hypothesis_embedding": (False, "a corrector that ignores the hypothesis embedding"),
+    "embedder_fake_with_zeros": (False, "an embedder replaced by zeros"),
+    "embedder_torch_dtype": ("float32", "an embedder run in another precision"),
+}
+
+
+def _check_unsupported(cfg_path: Path, cfg: dict) -> None:
+    for key, (ok, what) in _INFERENCE_FIELDS.items():
+        v = cfg.get(key, ok)
+        if v is None or v == ok or (key == "embedder_torch_dtype" and v == "torch.float32"):
+            continue
+        raise NotImplementedError(f"{cfg_path}: {key} = {v!r} ({what}) changes inference and is not supported by "
+                                  f"vec2text_c; supported: {ok!r}")
 
 
 def _t5_dir(model_name_or_path: str, where: Path) -> Path:
