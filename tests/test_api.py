@@ -524,3 +524,24 @@ def test_config_fields_that_change_inference_are_refused(tmp_path, field, value)
                   "embedder_fake_with_zeros": False, "embedder_torch_dtype": "float32"}[field]
     (d / "config.json").write_text(json.dumps(cfg))
     vec2text_c.load_corrector(d, art.corrector_dir, embedder=_gtr_embedder())
+
+
+def test_ada_002_needs_an_embedder_and_names_its_repositories(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    with pytest.raises(ValueError, match="embedder: 'text-embedding-ada-002' inverts embeddings of an API model; pass embedder="):
+        vec2text_c.load_pretrained_corrector("text-embedding-ada-002")
+    with pytest.raises(vec2text_c.MissingModelFilesError) as e:
+        vec2text_c.load_pretrained_corrector("text-embedding-ada-002", embedder=lambda texts: np.zeros((len(texts), 1536)))
+    msg = str(e.value)
+    for repo in ("jxm/vec2text__openai_ada002__msmarco__msl128__hypothesizer",
+                 "jxm/vec2text__openai_ada002__msmarco__msl128__corrector", "t5-base"):
+        assert f"  - {repo} (" in msg
+    assert "gtr" not in msg
+
+
+def test_load_pretrained_inverter_alone():
+    art = artifacts(KIND)
+    inv = vec2text_c.load_pretrained_inverter(art.inversion_dir, embedder=_gtr_embedder())
+    assert not inv.has_corrector
+    E = targets(KIND)
+    assert vec2text_c.invert_embeddings(E, inv) == reference_strings(KIND, E, None, 0)

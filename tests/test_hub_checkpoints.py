@@ -31,7 +31,8 @@ import json, sys
 import numpy as np
 sys.path.insert(0, sys.argv[1])
 import vec2text_c
-c = vec2text_c.load_corrector(sys.argv[2], sys.argv[3], embedder=sys.argv[4])
+cache_dir = sys.argv[7] if len(sys.argv) > 7 else None
+c = vec2text_c.load_corrector(sys.argv[2], sys.argv[3], embedder=sys.argv[4], cache_dir=cache_dir)
 E = np.load(sys.argv[5])
 out = {}
 for spec in sys.argv[6].split(","):
@@ -103,13 +104,15 @@ def repos(tmp_path_factory):
     return out, art
 
 
-def _invert(hub_url, cache, inv, cor, art, E_path, settings, offline=False):
+def _invert(hub_url, cache, inv, cor, art, E_path, settings, offline=False, cache_dir=None):
     env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
     env.update(HF_HUB_CACHE=str(cache), HF_HUB_DISABLE_TELEMETRY="1", HF_HUB_DISABLE_PROGRESS_BARS="1",
                HF_ENDPOINT=hub_url, VEC2TEXT_C_CACHE=str(cache.parent / "v2tc"))
     if offline:
         env["HF_HUB_OFFLINE"] = "1"
-    r = subprocess.run([sys.executable, "-c", INVERT, str(ROOT), inv, cor, str(art.embedder_dir), str(E_path), settings],
+    extra = [str(cache_dir)] if cache_dir else []
+    r = subprocess.run([sys.executable, "-c", INVERT, str(ROOT), inv, cor, str(art.embedder_dir), str(E_path), settings,
+                        *extra],
                        capture_output=True, text=True, env=env, cwd="/", timeout=600)
     return r
 
@@ -162,3 +165,15 @@ def test_an_interrupted_download_is_not_trusted(repos, tmp_path):
         r = _invert(hub.url, tmp_path / "hf", "test/inv-sharded-st", "test/cor-st", art, tmp_path / "E.npy", "1:2")
     assert r.returncode == 0, r.stderr[-3000:]
     assert json.loads(r.stdout.strip().splitlines()[-1])["1:2"] == reference_strings(KIND, E, 1, 2)
+
+
+def test_cache_dir_is_passed_to_the_hub(repos, tmp_path):
+    out, art = repos
+    E = targets(KIND)[:2]
+    np.save(tmp_path / "E.npy", E)
+    with FakeHub(out) as hub:
+        r = _invert(hub.url, tmp_path / "default", "test/inv-st", "test/cor-st", art, tmp_path / "E.npy", "1:0",
+                    cache_dir=tmp_path / "mine")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (tmp_path / "mine" / "models--test--inv-st").is_dir() and (tmp_path / "mine" / "models--test--t5-inverter").is_dir()
+    assert not (tmp_path / "default").exists()

@@ -18,6 +18,7 @@ from .api import (  # noqa: E402
     invert_strings,
     load_corrector,
     load_pretrained_corrector,
+    load_pretrained_inverter,
 )
 
 __version__ = "0.1.0"
@@ -39,4 +40,5 @@ __all__ = [
     "load_corrector",
     "load_embedder",
     "load_pretrained_corrector",
+    "load_pretrained_inverter",
 ]

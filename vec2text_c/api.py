@@ -24,12 +24,13 @@ from typing import Callable, Sequence
 import numpy as np
 
 from . import _core
-from .models import Corrector, load_corrector, load_pretrained_corrector
+from .models import Corrector, load_corrector, load_pretrained_corrector, load_pretrained_inverter
 
 __all__ = [
     "Search",
     "load_corrector",
     "load_pretrained_corrector",
+    "load_pretrained_inverter",
     "invert_embeddings",
     "invert_strings",
     "invert_embeddings_and_return_hypotheses",

@@ -8,6 +8,8 @@ not on the hub, one that needs a token, or, offline, each repository and file st
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
 from pathlib import Path
 from typing import Sequence
@@ -42,6 +44,28 @@ class MissingModelFilesError(FileNotFoundError):
     def __init__(self, message: str, missing: list[str] | None = None):
         super().__init__(message)
         self.missing = list(missing or [])
+
+
+_OPTIONS: contextvars.ContextVar[dict] = contextvars.ContextVar("vec2text_c_hub_options", default={})
+
+
+@contextlib.contextmanager
+def options(*, revision=None, cache_dir=None, token=None, named: Sequence[str] = ()):
+    """Hub options for every repository resolved inside the block (load_corrector's
+    revision= / cache_dir= / token=): revision is a str for the repositories named by the
+    caller in `named` (the checkpoints themselves), or a dict repository id -> revision."""
+    tok = _OPTIONS.set({"revision": revision, "cache_dir": cache_dir, "token": token, "named": tuple(named)})
+    try:
+        yield
+    finally:
+        _OPTIONS.reset(tok)
+
+
+def revision_for(repo_id: str, named: Sequence[str] = ()) -> str | None:
+    rev = _OPTIONS.get().get("revision")
+    if isinstance(rev, dict):
+        return rev.get(repo_id)
+    return rev if repo_id in named else None
 
 
 def offline() -> bool:
@@ -133,6 +157,10 @@ def model_folder(name_or_path: str | os.PathLike, kind: str, what: str, *, revis
     if p.exists():
         raise ValueError(f"{what}: {p} is a file; expected a directory or a Hugging Face repository id")
     repo = os.fspath(name_or_path)
+    opts = _OPTIONS.get()
+    revision = revision if revision is not None else revision_for(repo, opts.get("named", ()))
+    cache_dir = cache_dir if cache_dir is not None else opts.get("cache_dir")
+    token = token if token is not None else opts.get("token")
     patterns = list(_FETCH[kind])
     if kind in _WITH_WEIGHTS:
         files = _repo_files(repo, revision, token)

