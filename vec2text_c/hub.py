@@ -27,14 +27,19 @@ NEEDS = {
     "t5": (("config.json",), ("tokenizer.json", "spiece.model")),
     "t5-weights": (("config.json",), WEIGHTS),
     "gtr": (("config.json",), WEIGHTS, ("spiece.model", "tokenizer.json")),
+    "sentence-transformers": (("modules.json",), ("config.json",), WEIGHTS, ("tokenizer.json", "vocab.txt")),
 }
 _FETCH = {
     "checkpoint": ["config.json", "generation_config.json"],
     "t5": ["config.json"] + _T5_TOKENIZER,
     "t5-weights": ["config.json"],
     "gtr": ["config.json", "modules.json", "sentence_bert_config.json"] + _T5_TOKENIZER,
+    # a sentence-transformers model whose Transformer module is the repository root (BERT family)
+    "sentence-transformers": ["modules.json", "config.json", "sentence_bert_config.json", "tokenizer.json",
+                              "tokenizer_config.json", "vocab.txt", "special_tokens_map.json", "*_Pooling/config.json",
+                              "*_Normalize/*"],
 }
-_WITH_WEIGHTS = {"checkpoint", "t5-weights", "gtr"}
+_WITH_WEIGHTS = {"checkpoint", "t5-weights", "gtr", "sentence-transformers"}
 
 
 class MissingModelFilesError(FileNotFoundError):

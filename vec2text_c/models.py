@@ -247,12 +247,7 @@ def _load_named_embedder(name: str, ckpt_path: Path):
     if name.startswith("sentence-transformers/"):
         from .embedders import load_embedder
 
-        try:
-            return load_embedder(name)
-        except ValueError:
-            pass
-        d = _resolve(name, "checkpoint", "sentence-transformers embedder")
-        return load_embedder(d)
+        return load_embedder(name)  # a known name, else the repository through the hub
     raise NotImplementedError(
         f"{ckpt_path / 'config.json'}: embedder_model_name {name!r} is not supported offline "
         "(supported: 'gtr_base', 'gtr_large', 'sentence-transformers/...'); pass embedder= explicitly "
