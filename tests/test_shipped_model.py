@@ -1,4 +1,4 @@
-"""The inverter + corrector shipped in vec2text_c/models/minilm (trained by vec2text_c.train on
+"""The inverter + corrector shipped in vec2text_c/pretrained/minilm (trained by vec2text_c.train on
 the shared corpora for all-MiniLM-L6-v2): they load, stay within the size budget, and invert
 held-out sentences (texts the training never saw, chosen by the same hash split) to something
 measurably close. The floors are set below what README.md reports for the same setting, so

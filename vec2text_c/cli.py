@@ -415,7 +415,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--warm-start", default="layers", choices=("none", "embeddings", "layers"),
                    help="initialise the inverter from the embedder's BERT weights (default: layers)")
     t.add_argument("--init-from", default=None,
-                   help="an exported model folder (t5/, inverter/; e.g. vec2text_c/models/minilm) to continue: its "
+                   help="an exported model folder (t5/, inverter/; e.g. vec2text_c/pretrained/minilm) to continue: its "
                         "tokenizer for prepare, its inverter weights instead of the warm start")
     t.add_argument("--time-budget", type=float, default=0.0,
                    help="stop a training stage after this many seconds, saved and resumable (0: no limit)")

@@ -411,7 +411,7 @@ def _load_corrector(inverter, corrector, embedder, dtype, hub_spec=(None, None))
     return Corrector(inv, cor, emb, specs=(inverter, corrector, embedder, dtype, *hub_spec), dtype=dtype)
 
 
-# Models shipped inside the package: name -> (folder under vec2text_c/models, embedder name)
+# Models shipped inside the package: name -> (folder under vec2text_c/pretrained, embedder name)
 BUILTIN: dict[str, tuple[str, str]] = {
     "minilm": ("minilm", "sentence-transformers/all-MiniLM-L6-v2"),
 }
@@ -421,7 +421,7 @@ def builtin_model_dir(name: str = "minilm") -> Path:
     """The folder of a model shipped with the package (t5/, inverter/, corrector/)."""
     if name not in BUILTIN:
         raise ValueError(f"name: expected one of {sorted(BUILTIN)}, got {name!r}")
-    d = Path(__file__).resolve().parent / "models" / BUILTIN[name][0]
+    d = Path(__file__).resolve().parent / "pretrained" / BUILTIN[name][0]
     for part in ("inverter", "corrector", "t5"):
         if not (d / part / "config.json").is_file():
             raise FileNotFoundError(
