@@ -232,3 +232,36 @@ def test_train_warm_start_shape_is_checked_before_any_work(tmp_path, capsys):
 def test_train_without_corpus_is_an_error(tmp_path, capsys):
     assert main(["train", "--workdir", str(tmp_path / "w"), "--stage", "prepare"]) == 2
     assert "--corpus" in capsys.readouterr().err
+
+
+def test_eval_calibration_and_the_demo_prints_it(tmp_path, capsys, shipped):
+    import shutil
+
+    from vec2text_c.cli import calibration
+    from vec2text_c.models import builtin_model_dir
+
+    texts = ["A woman is slicing an onion.", "Who wrote the declaration of independence?", "The team won the final game."]
+    src = tmp_path / "ref.txt"
+    src.write_text("\n".join(texts) + "\n")
+    cal_path = tmp_path / "cal.json"
+    assert main(["eval", str(src), "--steps", "none", "-q", "--calibration", str(cal_path)]) == 0
+    cal = json.loads(cal_path.read_text())
+    # the same bins from the predictions computed here
+    preds = vec2text_c.invert_strings(texts, shipped)
+    E, P = shipped.embed(texts, 128), shipped.embed(preds, 128)
+    cos = (P * E).sum(1) / (np.linalg.norm(P, axis=1) * np.linalg.norm(E, axis=1))
+    want = calibration(list(zip(preds, texts, cos.tolist())), cal["source"])
+    assert [(b["low"], b["high"], b["n"], b["example"]) for b in cal["bins"]] == \
+        [(b["low"], b["high"], b["n"], b["example"]) for b in want["bins"]]
+    np.testing.assert_allclose([b["token_f1"] for b in cal["bins"]], [b["token_f1"] for b in want["bins"]], atol=1e-12)
+    assert sum(b["n"] for b in cal["bins"]) == len(texts)
+    capsys.readouterr()
+    model = tmp_path / "model"
+    shutil.copytree(builtin_model_dir(), model)
+    (model / "calibration.json").write_text(json.dumps(cal))
+    assert main(["demo", "--inverter", str(model / "inverter"), "--corrector", str(model / "corrector"), "--steps", "1",
+                 "--beam", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "What the cosine means here (3 texts of ref.txt" in out
+    b0 = cal["bins"][0]
+    assert f"cos {b0['low']:.2f}-{b0['high']:.2f}: token F1 {b0['token_f1']:.2f}" in out

@@ -16,6 +16,8 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 DEFAULT_EMBEDDER = "sentence-transformers/all-MiniLM-L6-v2"
 
 DEMO_SENTENCES = [
@@ -209,7 +211,8 @@ def _int_list(s: str, what: str) -> list:
     return out
 
 
-def evaluate(corr, texts: list[str], steps_list, beams, *, progress: bool = True, searches=(None,)) -> list[dict]:
+def evaluate(corr, texts: list[str], steps_list, beams, *, progress: bool = True, searches=(None,),
+             pairs: list | None = None) -> list[dict]:
     """Metrics of inverting `texts` (embedded by the corrector's embedder) at every
     (num_steps, sequence_beam_width, search) setting; num_steps None is the inverter alone.
     Each row has the metrics on the texts as they are (cased) and lowercased on both sides
@@ -230,6 +233,9 @@ def evaluate(corr, texts: list[str], steps_list, beams, *, progress: bool = True
                                           search=search)
                 seconds = time.perf_counter() - t0
                 P = corr.embed(preds, 128)
+                cos = _cos(P, E)
+                if pairs is not None:
+                    pairs.extend(zip(preds, texts, cos.tolist()))
                 pl = [t.lower() for t in preds]
                 rows.append({
                     "num_steps": steps, "sequence_beam_width": beam, "n": len(texts),
@@ -238,7 +244,7 @@ def evaluate(corr, texts: list[str], steps_list, beams, *, progress: bool = True
                     "exact": 100 * metrics.exact_match(preds, texts),
                     "bleu_lower": metrics.bleu(pl, lower), "token_f1_lower": 100 * metrics.token_f1(pl, lower),
                     "exact_lower": 100 * metrics.exact_match(pl, lower),
-                    "cosine": float(_cos(P, E).mean()), "seconds": round(seconds, 2),
+                    "cosine": float(cos.mean()), "seconds": round(seconds, 2),
                 })
                 if progress:
                     r = rows[-1]
@@ -258,6 +264,27 @@ def format_table(rows: list[dict]) -> str:
                      f"{r['exact']:.1f} | {r.get('bleu_lower', float('nan')):.1f} | {r.get('token_f1_lower', float('nan')):.1f} | "
                      f"{r.get('exact_lower', float('nan')):.1f} | {r['cosine']:.4f} | {r.get('seconds', float('nan')):.1f} |")
     return "\n".join(lines)
+
+
+CALIBRATION_EDGES = (-1.0, 0.3, 0.5, 0.7, 0.85, 0.95, 1.0001)
+
+
+def calibration(pairs: list, source: str) -> dict:
+    """What a cosine means: for bins of the cosine between a recovered text's embedding and its
+    target, the mean token F1 (lowercased) of the recovered texts, their count, and the example
+    closest to the bin's median F1."""
+    from . import metrics
+
+    bins = []
+    for lo, hi in zip(CALIBRATION_EDGES[:-1], CALIBRATION_EDGES[1:]):
+        got = [(p, r, c) for p, r, c in pairs if lo <= c < hi]
+        if not got:
+            continue
+        f1 = [metrics.token_f1([p.lower()], [r.lower()]) for p, r, _ in got]
+        mid = sorted(range(len(got)), key=lambda i: f1[i])[len(got) // 2]
+        bins.append({"low": max(lo, -1.0), "high": min(hi, 1.0), "n": len(got), "token_f1": float(np.mean(f1)),
+                     "example": f"{got[mid][0]}  <-  {got[mid][1]}"})
+    return {"source": source, "bins": bins}
 
 
 def _search_arg(args):
@@ -294,8 +321,12 @@ def cmd_eval(args: argparse.Namespace) -> None:
         raise CliError(f"--beams: expected integers >= 0, got {args.beams!r}")
     corr = _corrector(args)
     search = _search_arg(args)
-    rows = evaluate(corr, texts, steps, beams, progress=not args.quiet,
+    pairs: list = []
+    rows = evaluate(corr, texts, steps, beams, progress=not args.quiet, pairs=pairs,
                     searches=(None,) if search is None else ((None, search) if args.also_plain else (search,)))
+    if args.calibration:
+        cal = calibration(pairs, f"{len(texts)} texts of {Path(args.input).name}, every setting evaluated")
+        Path(args.calibration).write_text(json.dumps(cal, indent=2) + "\n")
     print(format_table(rows))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
@@ -391,6 +422,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("-q", "--quiet", action="store_true")
     _add_search_args(v)
     v.add_argument("--also-plain", action="store_true", help="with --search, also evaluate every setting without it")
+    v.add_argument("--calibration", help="write what each cosine range meant here (token F1, an example) as JSON; "
+                                         "the demo prints it when it lies beside a model as calibration.json")
     v.set_defaults(func=cmd_eval)
 
     t = sub.add_parser("train", help="train an inverter and a corrector (needs the [train] extra)")
