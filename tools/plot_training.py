@@ -61,10 +61,33 @@ def plot_quality(rows: list[dict], out: Path) -> None:
     fig.savefig(out, dpi=110)
 
 
+def plot_gate(runs: dict[str, Path], out: Path) -> None:
+    """The inverter's gate (greedy cosine on validation texts) and validation cross-entropy
+    over training steps, one line per run folder (the recipe and its ablations)."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    for name, d in runs.items():
+        log = _log(d / "runs" / "inverter" / "log.jsonl")
+        g = sorted({r["step"]: r["gate_cosine"] for r in log if "gate_cosine" in r}.items())
+        v = sorted({r["step"]: r["val_loss"] for r in log if "val_loss" in r}.items())
+        if g:
+            axes[0].plot(*zip(*g), "o-", ms=3, label=name)
+        if v:
+            axes[1].plot(*zip(*v), "o-", ms=3, label=name)
+    axes[0].set_title("gate: cosine of the greedy inverter's text to its target")
+    axes[1].set_title("validation cross-entropy per token")
+    for ax in axes:
+        ax.set_xlabel("step (batch 128)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--workdir", type=Path)
     ap.add_argument("--eval", type=Path)
+    ap.add_argument("--gate", nargs="+", metavar="NAME=WORKDIR", help="runs whose inverter gate to plot")
     ap.add_argument("--out", type=Path, default=Path("docs"))
     a = ap.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
@@ -72,6 +95,8 @@ def main() -> None:
         plot_losses(a.workdir, a.out / "training_loss.png")
     if a.eval:
         plot_quality(json.loads(a.eval.read_text()), a.out / "quality.png")
+    if a.gate:
+        plot_gate({k: Path(v) for k, v in (x.split("=", 1) for x in a.gate)}, a.out / "inverter_gate.png")
 
 
 if __name__ == "__main__":
