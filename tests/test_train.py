@@ -55,6 +55,19 @@ def test_clean_text_joins_tokenised_spacing():
     assert clean_text("The game 's  score , was 3 @-@ 1 ( final ) .") == "The game's score, was 3-1 (final)."
 
 
+@pytest.mark.parametrize("raw, clean", [
+    ("Eriksson doesn #39;t feel any extra pressure", "Eriksson doesn't feel any extra pressure"),  # AG News
+    ("competing for the #36;10 million Ansari X Prize", "competing for the $10 million Ansari X Prize"),
+    ("Texas Instruments Inc. &lt;TXN.N&gt;, Forex &amp; Gold", "Texas Instruments Inc. <TXN.N>, Forex & Gold"),
+    ("Bad b&amp;amp;w images, &amp;quot;ready&amp;quot; light", 'Bad b&w images, "ready" light'),  # escaped twice
+    ("line one #13;#10; line two, 5&deg;C&nbsp;today", "line one line two, 5\u00b0C today"),
+    ("issue #1 of 3, C# code, &#x41; and &bogus; stay", "issue #1 of 3, C# code, A and &bogus; stay"),
+])
+def test_clean_text_decodes_html_entities(raw, clean):
+    assert clean_text(raw) == clean
+    assert clean_text(clean) == clean
+
+
 def test_split_sentences_cuts_after_terminal_punctuation():
     assert split_sentences("It rained. Then it stopped! Did it? yes.") == ["It rained.", "Then it stopped!", "Did it? yes."]
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import html
 import io
 import json
 import re
@@ -36,10 +37,33 @@ _SPACED = [
 ]
 
 
+_NUMERIC_ENTITY = re.compile(r"&?#(\d{1,7});")
+
+
+def _unescape(s: str) -> str:
+    """HTML entities: named and numeric ones (&amp; &lt; &#39;), and the numeric ones AG News
+    keeps without their ampersand (" #39;s", "#36;10 million"). An apostrophe entity takes the
+    space before it with it ("doesn #39;t" -> "doesn't")."""
+    if "&" not in s and "#" not in s:
+        return s
+    for _ in range(3):  # some corpora escape twice ("&amp;amp;")
+        t = html.unescape(s)
+        if t == s:
+            break
+        s = t
+    s = re.sub(r"\s?#39;", "'", s)
+
+    def num(m: re.Match) -> str:
+        n = int(m.group(1))
+        return chr(n) if 0 < n < 0x110000 and not 0xD800 <= n <= 0xDFFF else m.group(0)
+
+    return _NUMERIC_ENTITY.sub(num, s)
+
+
 def clean_text(s: str) -> str:
-    """One line of text with runs of whitespace collapsed and tokenised spacing (" , ", " 's",
-    WikiText's " @-@ ") joined back."""
-    s = " ".join(s.split())
+    """One line of text with HTML entities decoded, runs of whitespace collapsed and tokenised
+    spacing (" , ", " 's", WikiText's " @-@ ") joined back."""
+    s = " ".join(_unescape(s).split())
     for pat, rep in _SPACED:
         s = pat.sub(rep, s)
     return s.strip()
