@@ -51,37 +51,56 @@ class T5Config:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], max_length: int | None = None) -> "T5Config":
-        num_layers = int(d.get("num_layers", cls.num_layers))
-        num_decoder_layers = d.get("num_decoder_layers")
-        ff = str(d.get("feed_forward_proj", cls.feed_forward_proj))
-        if ff not in _FEED_FORWARD:
+        """The fields of a config.json dict, each checked: integers must be JSON integers (not
+        strings, floats or booleans) within bounds far above any published T5, booleans must be
+        booleans; the message names the field and the value."""
+
+        def integer(key: str, default, lo: int, hi: int) -> int:
+            v = d.get(key, default)
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise ValueError(f"config.json: {key} must be an integer, got {v!r}")
+            if not lo <= v <= hi:
+                raise ValueError(f"config.json: {key} must be in [{lo}, {hi}], got {v}")
+            return int(v)
+
+        def flag(key: str, default: bool) -> bool:
+            v = d.get(key, default)
+            if not isinstance(v, bool):
+                raise ValueError(f"config.json: {key} must be true or false, got {v!r}")
+            return v
+
+        def token(key: str, default: int) -> int:
+            return default if d.get(key) is None else integer(key, default, 0, (1 << 24) - 1)
+
+        num_layers = integer("num_layers", cls.num_layers, 1, 1 << 10)
+        num_decoder_layers = num_layers if d.get("num_decoder_layers") is None else integer(
+            "num_decoder_layers", None, 1, 1 << 10)
+        ff = d.get("feed_forward_proj", cls.feed_forward_proj)
+        if not isinstance(ff, str) or ff not in _FEED_FORWARD:
             raise NotImplementedError(
                 f"config.json: feed_forward_proj {ff!r} is not supported; expected one of {sorted(_FEED_FORWARD)}"
             )
         if max_length is None:
-            max_length = max(int(d.get("n_positions") or 512), 512)
-
-        def token(key: str, default: int) -> int:
-            v = d.get(key)
-            return default if v is None else int(v)
-
+            n_pos = d.get("n_positions")
+            max_length = max(integer("n_positions", 512, 1, 1 << 20) if n_pos is not None else 512, 512)
+        eps = d.get("layer_norm_epsilon", cls.layer_norm_epsilon)
+        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not (0 <= eps < 1):
+            raise ValueError(f"config.json: layer_norm_epsilon must be a number in [0, 1), got {eps!r}")
         return cls(
-            vocab_size=int(d.get("vocab_size", cls.vocab_size)),
-            d_model=int(d.get("d_model", cls.d_model)),
-            d_kv=int(d.get("d_kv", cls.d_kv)),
-            num_heads=int(d.get("num_heads", cls.num_heads)),
-            d_ff=int(d.get("d_ff", cls.d_ff)),
+            vocab_size=integer("vocab_size", cls.vocab_size, 1, 1 << 24),
+            d_model=integer("d_model", cls.d_model, 1, 1 << 16),
+            d_kv=integer("d_kv", cls.d_kv, 1, 1 << 12),
+            num_heads=integer("num_heads", cls.num_heads, 1, 1 << 12),
+            d_ff=integer("d_ff", cls.d_ff, 1, 1 << 18),
             num_layers=num_layers,
-            num_decoder_layers=num_layers if num_decoder_layers is None else int(num_decoder_layers),
-            relative_attention_num_buckets=int(
-                d.get("relative_attention_num_buckets", cls.relative_attention_num_buckets)
-            ),
-            relative_attention_max_distance=int(
-                d.get("relative_attention_max_distance", cls.relative_attention_max_distance)
-            ),
+            num_decoder_layers=num_decoder_layers,
+            relative_attention_num_buckets=integer("relative_attention_num_buckets",
+                                                   cls.relative_attention_num_buckets, 4, 1 << 12),
+            relative_attention_max_distance=integer("relative_attention_max_distance",
+                                                    cls.relative_attention_max_distance, 1, 1 << 20),
             feed_forward_proj=ff,
-            tie_word_embeddings=bool(d.get("tie_word_embeddings", True)),
-            layer_norm_epsilon=float(d.get("layer_norm_epsilon", cls.layer_norm_epsilon)),
+            tie_word_embeddings=flag("tie_word_embeddings", True),
+            layer_norm_epsilon=float(eps),
             decoder_start_token_id=token("decoder_start_token_id", 0),
             eos_token_id=token("eos_token_id", 1),
             pad_token_id=token("pad_token_id", 0),

@@ -29,8 +29,30 @@ v2t_t5_config v2t_t5_config_defaults(void)
                             (long long)c->vocab_size, (int)c->field);                                     \
     } while (0)
 
+/* Upper bounds far above any published T5 (t5-11b: d_model 1024, d_ff 65536, 128 heads of 128,
+ * 24 layers), so that every size product below stays far inside int64 and size_t. */
+#define AT_MOST(field, limit)                                                                             \
+    do {                                                                                                  \
+        if (c->field > (limit))                                                                           \
+            return v2t_fail(V2T_ERR_VALUE, "T5 config: " #field " must be at most %lld, got %lld",        \
+                            (long long)(limit), (long long)c->field);                                     \
+    } while (0)
+
 v2t_status v2t_t5_config_check(const v2t_t5_config *c)
 {
+    AT_MOST(vocab_size, 1 << 24);
+    AT_MOST(d_model, 1 << 16);
+    AT_MOST(d_kv, 1 << 12);
+    AT_MOST(num_heads, 1 << 12);
+    AT_MOST(d_ff, 1 << 18);
+    AT_MOST(num_layers, 1 << 10);
+    AT_MOST(num_decoder_layers, 1 << 10);
+    AT_MOST(relative_attention_num_buckets, 1 << 12);
+    AT_MOST(relative_attention_max_distance, 1 << 20);
+    AT_MOST(max_length, 1 << 20);
+    if (c->d_kv > 0 && c->num_heads > 0 && c->d_kv * c->num_heads > (1 << 18))
+        return v2t_fail(V2T_ERR_VALUE, "T5 config: num_heads * d_kv must be at most %d, got %lld * %lld", 1 << 18,
+                        (long long)c->num_heads, (long long)c->d_kv);
     POSITIVE(vocab_size);
     POSITIVE(d_model);
     POSITIVE(d_kv);

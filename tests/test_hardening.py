@@ -1,0 +1,60 @@
+"""Inputs that used to crash the interpreter (issue: hardening), each with the clear exception it
+gets now: T5 configs with sizes whose products overflow, or fields of the wrong JSON type."""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from vec2text_c import T5Config, T5Model
+
+
+@pytest.fixture(scope="module")
+def tiny_t5(tmp_path_factory):
+    import torch
+    from transformers import T5Config as HFConfig, T5ForConditionalGeneration
+
+    torch.manual_seed(0)
+    d = tmp_path_factory.mktemp("t5")
+    T5ForConditionalGeneration(HFConfig(vocab_size=64, d_model=32, d_kv=8, num_heads=4, d_ff=64, num_layers=2,
+                                        decoder_start_token_id=0)).save_pretrained(d)
+    return d
+
+
+@pytest.mark.parametrize("field, value, match", [
+    ("num_layers", 2**61, r"num_layers must be in \[1, 1024\], got 2305843009213693952"),
+    ("num_decoder_layers", 2**61, r"num_decoder_layers must be in \[1, 1024\]"),
+    ("num_decoder_layers", -1, r"num_decoder_layers must be in \[1, 1024\], got -1"),
+    ("d_kv", 2**62 + 64, r"d_kv must be in \[1, 4096\]"),
+    ("d_model", 0, r"d_model must be in \[1, 65536\], got 0"),
+    ("num_layers", "16", r"num_layers must be an integer, got '16'"),
+    ("num_heads", 16.5, r"num_heads must be an integer, got 16.5"),
+    ("vocab_size", True, r"vocab_size must be an integer, got True"),
+    ("tie_word_embeddings", "false", r"tie_word_embeddings must be true or false, got 'false'"),
+    ("layer_norm_epsilon", "1e-6", r"layer_norm_epsilon must be a number in \[0, 1\), got '1e-6'"),
+    ("eos_token_id", 2**40, r"eos_token_id must be in \[0, 16777215\]"),
+    ("feed_forward_proj", 3, r"feed_forward_proj 3 is not supported"),
+])
+def test_bad_config_fields_are_named(tiny_t5, tmp_path, field, value, match):
+    cfg = json.loads((tiny_t5 / "config.json").read_text())
+    cfg[field] = value
+    for f in tiny_t5.iterdir():
+        (tmp_path / f.name).write_bytes(f.read_bytes())
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises((ValueError, NotImplementedError), match=match):
+        T5Model.from_pretrained(tmp_path)
+
+
+@pytest.mark.parametrize("field, value, match", [
+    ("num_layers", 2**40, r"num_layers must be at most 1024"),
+    ("d_kv", 2**62 + 64, r"d_kv must be at most 4096"),
+    ("num_heads", 4096, r"num_heads \* d_kv must be at most 262144, got 4096 \* 512"),
+])
+def test_the_core_bounds_configs_built_by_hand(tiny_t5, field, value, match):
+    cfg = T5Config.from_dict(json.loads((tiny_t5 / "config.json").read_text()))
+    if field == "num_heads":
+        cfg = replace(cfg, d_kv=512)
+    with pytest.raises(ValueError, match=match):
+        T5Model(tiny_t5 / "model.safetensors", replace(cfg, **{field: value}))
