@@ -58,3 +58,23 @@ def test_the_core_bounds_configs_built_by_hand(tiny_t5, field, value, match):
         cfg = replace(cfg, d_kv=512)
     with pytest.raises(ValueError, match=match):
         T5Model(tiny_t5 / "model.safetensors", replace(cfg, **{field: value}))
+
+
+@pytest.mark.parametrize("beams", [33, 40, 600])
+def test_many_beams_and_few_steps(tiny_t5, beams):
+    """The beam reorder buffer held the saved cache rows but not the [beams, beams] ancestry
+    table built in it first: a heap overflow from 33 beams at max_length 3 on this model."""
+    import numpy as np
+    import torch
+    from transformers import T5ForConditionalGeneration
+
+    ours = T5Model.from_pretrained(tiny_t5)
+    ids = np.array([[5, 6, 7, 1], [9, 10, 11, 1]], np.int64)
+    got = ours.generate(input_ids=ids, max_length=3, num_beams=beams, num_return_sequences=2)
+    assert got.shape[0] == 4 and got.shape[1] <= 3
+    if beams <= 40:  # transformers as the reference (600 beams of a 64-token vocabulary is its own odd case)
+        ref = T5ForConditionalGeneration.from_pretrained(tiny_t5).eval()
+        with torch.no_grad():
+            want = ref.generate(input_ids=torch.from_numpy(ids), max_length=3, num_beams=beams, num_return_sequences=2,
+                                do_sample=False, early_stopping=False).numpy()
+        assert got.tolist() == want.tolist()

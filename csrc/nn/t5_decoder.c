@@ -104,9 +104,14 @@ v2t_status v2t_t5_start(void *session, int64_t batch, int64_t beams)
     size_t bytes;
     V2T_TRY(v2t_mul_size((size_t)(L * rows), (size_t)(M * W2) * sizeof(float), &bytes));
     V2T_TRY(v2t_buffer_reserve(&s->self_kv, bytes, "T5 self-attention cache"));
-    /* the saved rows, then one flag byte per beam for "is a source" and one for "is overwritten" */
-    V2T_TRY(v2t_buffer_reserve(&s->reorder, (size_t)(beams * M * W2) * sizeof(float) + 2 * (size_t)beams,
-                               "T5 beam reorder buffer"));
+    /* the saved rows, then one flag byte per beam for "is a source" and one for "is overwritten";
+     * before them, reorder_cache builds the new [beams, beams] ancestry table in the same buffer,
+     * which is the larger of the two when beams are many and steps few */
+    size_t saved, table;
+    V2T_TRY(v2t_mul_size((size_t)beams, (size_t)(M * W2) * sizeof(float), &saved));
+    V2T_TRY(v2t_mul_size((size_t)beams, (size_t)beams * sizeof(int64_t), &table));
+    saved += 2 * (size_t)beams;
+    V2T_TRY(v2t_buffer_reserve(&s->reorder, saved > table ? saved : table, "T5 beam reorder buffer"));
     V2T_TRY(v2t_buffer_reserve(&s->dec_bias, (size_t)(c->num_heads * (2 * M - 1)) * sizeof(float),
                                "T5 decoder position bias"));
     const int64_t longest = M > s->src_len ? M : s->src_len;
