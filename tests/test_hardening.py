@@ -78,3 +78,37 @@ def test_many_beams_and_few_steps(tiny_t5, beams):
             want = ref.generate(input_ids=torch.from_numpy(ids), max_length=3, num_beams=beams, num_return_sequences=2,
                                 do_sample=False, early_stopping=False).numpy()
         assert got.tolist() == want.tolist()
+
+
+ALIGNERS = {
+    "Ridge": lambda a: a.Ridge(),
+    "Procrustes": lambda a: a.Procrustes(),
+    "MLP": lambda a: a.MLP(epochs=1, validation=0),
+    "MiniVec2Vec": lambda a: a.MiniVec2Vec(),
+    "Vec2Vec": lambda a: a.Vec2Vec(epochs=1),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ALIGNERS))
+@pytest.mark.parametrize("which", ["X", "Y"])
+def test_aligners_refuse_zero_width_inputs(name, which):
+    """Ridge.fit on zero columns divided by zero in C (SIGFPE); every aligner now says what is wrong."""
+    import numpy as np
+
+    from vec2text_c import align
+
+    n = 400
+    X = np.zeros((n, 0 if which == "X" else 3), np.float32)
+    Y = np.zeros((n, 0 if which == "Y" else 3), np.float32)
+    with pytest.raises(ValueError, match=rf"{which}: expected at least one column \(an embedding dimension\), got shape \({n}, 0\)"):
+        ALIGNERS[name](align).fit(X, Y)
+
+
+@pytest.mark.parametrize("name", sorted(ALIGNERS))
+def test_aligners_refuse_one_row(name):
+    import numpy as np
+
+    from vec2text_c import align
+
+    with pytest.raises(ValueError, match=r"too few rows|need at least"):
+        ALIGNERS[name](align).fit(np.ones((1, 3), np.float32), np.ones((1, 3), np.float32))

@@ -25,6 +25,8 @@ def _matrix(a: Any, name: str, dim: int | None = None, check_finite: bool = True
         raise TypeError(f"{name}: expected a floating-point array of embeddings, got dtype {arr.dtype}")
     if arr.ndim != 2:
         raise ValueError(f"{name}: expected a 2-D array [rows, dim], got shape {tuple(arr.shape)}")
+    if arr.shape[1] == 0:
+        raise ValueError(f"{name}: expected at least one column (an embedding dimension), got shape {tuple(arr.shape)}")
     if dim is not None and arr.shape[1] != dim:
         raise ValueError(f"{name}: expected {dim} columns (the dimension this aligner was fitted on), "
                          f"got shape {tuple(arr.shape)}")
