@@ -84,17 +84,17 @@ def _corrector(args):
     from . import load_corrector, load_pretrained_corrector
 
     if getattr(args, "inverter", None) or getattr(args, "corrector", None):
-        if not (args.inverter and args.corrector):
-            raise CliError("--inverter and --corrector go together: give both checkpoint folders")
-        return load_corrector(args.inverter, args.corrector, dtype=args.dtype)
+        if not args.inverter:
+            raise CliError("--corrector needs --inverter: give the inverter checkpoint too")
+        return load_corrector(args.inverter, args.corrector, dtype=args.dtype)  # --inverter alone: inverter-only
     return load_pretrained_corrector(args.model, dtype=args.dtype)
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model")
     g.add_argument("--model", default="minilm", help="a shipped or pretrained model name (default: minilm)")
-    g.add_argument("--inverter", help="an inverter checkpoint folder (with --corrector, instead of --model)")
-    g.add_argument("--corrector", help="a corrector checkpoint folder")
+    g.add_argument("--inverter", help="an inverter checkpoint folder or repository id (instead of --model; alone: an inverter-only model)")
+    g.add_argument("--corrector", help="a corrector checkpoint folder or repository id (with --inverter)")
     g.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"),
                    help="T5 matmul weights: float32 (exact) or bfloat16 (faster)")
 
@@ -110,13 +110,25 @@ def _cos(a, b):
 def cmd_demo(args: argparse.Namespace) -> None:
     from . import invert_embeddings
 
+    from .api import Search
+
     corr = _corrector(args)
     E = corr.embed(DEMO_SENTENCES, 128)
     print(f"model: {corr.inverter_checkpoint.path.parent} (embedder {corr.embedder_name}, dim {corr.dim})")
-    print(f"inverting {len(DEMO_SENTENCES)} embeddings: {args.steps} correction steps, sequence beam width {args.beam}\n")
-    rounds: list[tuple[int, list[str], list[float]]] = []
     search = _search_arg(args)
-    final = invert_embeddings(E, corr, num_steps=args.steps, sequence_beam_width=args.beam, search=search,
+    if corr.has_corrector:
+        steps, beam = (5 if args.steps is None else args.steps), (4 if args.beam is None else args.beam)
+        print(f"inverting {len(DEMO_SENTENCES)} embeddings: {steps} correction steps, sequence beam width {beam}\n")
+    else:
+        if args.steps is not None or args.beam:
+            raise CliError("--steps / --beam: this model has no corrector (an inverter alone); leave them out")
+        steps, beam = None, 0
+        search = search or Search(candidates=0)
+        print(f"inverting {len(DEMO_SENTENCES)} embeddings: this model is an inverter without a corrector, so its "
+              f"text is refined by local edits (search: up to {search.edit_rounds} edits, top {search.edit_top_k} "
+              "proposals)\n")
+    rounds: list[tuple[int, list[str], list[float]]] = []
+    final = invert_embeddings(E, corr, num_steps=steps, sequence_beam_width=beam, search=search,
                               callback=lambda r, texts, cos: rounds.append((r, list(texts), [float(c) for c in cos])))
     fcos = _cos(corr.embed(final, corr.max_seq_length), E) if search is not None else None
     for i, original in enumerate(DEMO_SENTENCES):
@@ -157,12 +169,19 @@ def cmd_invert(args: argparse.Namespace) -> None:
         E = corr.embed(originals, 128)
     else:
         raise CliError(f"{src}: expected a .npy file of embeddings or a .txt / .jsonl file of texts")
-    steps = None if args.steps < 0 else args.steps
-    if steps is None and args.beam:
+    if args.steps is None:
+        steps = 20 if corr.has_corrector else None
+    else:
+        steps = None if args.steps < 0 else args.steps
+    beam = (4 if steps is not None else 0) if args.beam is None else args.beam
+    if steps is None and beam:
         raise CliError("--beam needs correction steps (--steps >= 0)")
+    if steps is not None and not corr.has_corrector:
+        raise CliError(f"--steps {steps}: this model has no corrector (an inverter alone); use --steps -1 or leave it "
+                       "out, and --search to refine the inverter's text")
     history: dict[int, tuple[list[str], list[float]]] = {}
     cb = (lambda r, texts, cos: history.__setitem__(r, (list(texts), [float(c) for c in cos]))) if args.rounds else None
-    texts = invert_embeddings(E, corr, num_steps=steps, sequence_beam_width=args.beam, keep_best=args.keep_best,
+    texts = invert_embeddings(E, corr, num_steps=steps, sequence_beam_width=beam, keep_best=args.keep_best,
                               stop_at_cosine=args.stop_at_cosine, progress=not args.quiet, callback=cb,
                               batch_size=args.batch_size, search=_search_arg(args))
     cos = _cos(corr.embed(texts, corr.max_seq_length), E)
@@ -315,11 +334,13 @@ def cmd_eval(args: argparse.Namespace) -> None:
     texts = _read_texts(Path(args.input), args.field)
     if args.limit:
         texts = texts[: args.limit]
-    steps = _int_list(args.steps, "--steps")
+    corr = _corrector(args)
+    steps = _int_list(args.steps or ("none,1,5,20" if corr.has_corrector else "none"), "--steps")
     beams = _int_list(args.beams, "--beams")
     if any(b is None or b < 0 for b in beams):
         raise CliError(f"--beams: expected integers >= 0, got {args.beams!r}")
-    corr = _corrector(args)
+    if not corr.has_corrector and any(x is not None for x in steps):
+        raise CliError("--steps: this model has no corrector (an inverter alone): only 'none' applies")
     search = _search_arg(args)
     pairs: list = []
     rows = evaluate(corr, texts, steps, beams, progress=not args.quiet, pairs=pairs,
@@ -383,8 +404,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="invert a few built-in sentences, printing every correction round")
     _add_model_args(d)
-    d.add_argument("--steps", type=int, default=5, help="correction steps (default 5)")
-    d.add_argument("--beam", type=int, default=4, help="sequence beam width (default 4)")
+    d.add_argument("--steps", type=int, default=None, help="correction steps (default 5; none for an inverter alone)")
+    d.add_argument("--beam", type=int, default=None, help="sequence beam width (default 4)")
     _add_search_args(d)
     d.set_defaults(func=cmd_demo)
 
@@ -392,8 +413,9 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("input", help="a .npy file [N, D] / [D], or a .txt / .jsonl file of texts to embed and invert")
     i.add_argument("-o", "--output", help="the .jsonl file to write (default: standard output)")
     _add_model_args(i)
-    i.add_argument("--steps", type=int, default=20, help="correction steps; -1 for the inverter alone (default 20)")
-    i.add_argument("--beam", type=int, default=4, help="sequence beam width (default 4)")
+    i.add_argument("--steps", type=int, default=None,
+                   help="correction steps; -1 for the inverter alone (default 20, or -1 for a model without corrector)")
+    i.add_argument("--beam", type=int, default=None, help="sequence beam width (default 4 with correction steps)")
     i.add_argument("--rounds", action="store_true", help="also write every round's text and cosine")
     i.add_argument("--keep-best", action="store_true", help="return the best-cosine hypothesis of any round")
     i.add_argument("--stop-at-cosine", type=float, default=None, help="stop an example once its cosine reaches this")
@@ -414,7 +436,9 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("eval", help="invert texts and print BLEU / token F1 / exact match / cosine per setting")
     v.add_argument("input", help="a .txt or .jsonl file of reference texts")
     _add_model_args(v)
-    v.add_argument("--steps", default="none,1,5,20", help="comma-separated num_steps values, 'none' = inverter alone")
+    v.add_argument("--steps", default=None,
+                   help="comma-separated num_steps values, 'none' = inverter alone (default none,1,5,20; none without "
+                        "a corrector)")
     v.add_argument("--beams", default="1,4", help="comma-separated sequence beam widths")
     v.add_argument("--limit", type=int, default=0, help="use the first N texts only")
     v.add_argument("--json", help="also write the rows as JSON here")
