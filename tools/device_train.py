@@ -12,7 +12,11 @@ Three steps:
           bert/ (the embedder: config, tokenizer.json, weights in bf16 with only the word rows
           the texts and the vocabulary use) and, with --init, init.safetensors (bf16 weights to
           continue from instead of the warm start). The command prints the sizes: the carried
-          files and the working tree must stay under 64 MiB together.
+          files and the working tree must stay under 64 MiB together. The shipped weights in
+          vec2text_c/pretrained/ count against that (about 35 MB), and the packed embedder of
+          the full corpus is about as large: move vec2text_c/pretrained out of the checkout for
+          the run (`mv vec2text_c/pretrained /tmp/`, back afterwards; training there needs none
+          of it), and check the sum before calling the device.
   train   there (PyTorch, transformers, sentencepiece, tokenizers, safetensors; no vec2text_c
           build: this file loads vec2text_c/train/{modeling,trainer,warmstart}.py by path):
               python3 tools/device_train.py train --pack .device --out $OUT --minutes 8.5
