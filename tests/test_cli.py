@@ -70,14 +70,26 @@ def shipped():
     return vec2text_c.load_pretrained_corrector()
 
 
+@pytest.fixture(scope="module")
+def pair(minilm_pair):
+    """A model with a corrector (tiny, trained by the tests) for the commands' correction rounds."""
+    return vec2text_c.load_corrector(*minilm_pair)
+
+
+@pytest.fixture(scope="module")
+def pair_args(minilm_pair):
+    return ["--inverter", str(minilm_pair[0]), "--corrector", str(minilm_pair[1])]
+
+
 def _cos(a, b):
     return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
 
 
-def test_demo_prints_every_round_with_its_cosine(capsys, shipped):
+def test_demo_prints_every_round_with_its_cosine(capsys, pair, pair_args):
     from vec2text_c.cli import DEMO_SENTENCES
 
-    assert main(["demo", "--steps", str(STEPS), "--beam", str(BEAM)]) == 0
+    shipped = pair
+    assert main(["demo", "--steps", str(STEPS), "--beam", str(BEAM), *pair_args]) == 0
     out = capsys.readouterr().out
     for s in DEMO_SENTENCES:
         assert f"original   {s}" in out
@@ -93,12 +105,14 @@ def test_demo_prints_every_round_with_its_cosine(capsys, shipped):
         assert abs(float(ln.split()[3]) - c) < 1e-4
 
 
-def test_invert_texts_to_jsonl_matches_the_library(tmp_path, shipped):
+def test_invert_texts_to_jsonl_matches_the_library(tmp_path, pair, pair_args):
+    shipped = pair
     texts = ["A man is playing a guitar on the stage.", "The stock market fell sharply on Monday."]
     src = tmp_path / "in.txt"
     src.write_text("\n".join(texts) + "\n")
     out = tmp_path / "out.jsonl"
-    assert main(["invert", str(src), "-o", str(out), "--steps", str(STEPS), "--beam", str(BEAM), "--rounds", "-q"]) == 0
+    assert main(["invert", str(src), "-o", str(out), "--steps", str(STEPS), "--beam", str(BEAM), "--rounds", "-q",
+                 *pair_args]) == 0
     recs = [json.loads(x) for x in out.read_text().splitlines()]
     want = vec2text_c.invert_strings(texts, shipped, num_steps=STEPS, sequence_beam_width=BEAM)
     assert [r["text"] for r in recs] == want
@@ -160,13 +174,15 @@ def test_console_script_error_has_no_traceback(tmp_path):
     assert r.returncode == 2 and "Traceback" not in r.stderr and "[2, 7]" in r.stderr
 
 
-def test_eval_table_matches_the_metrics_module(tmp_path, capsys, shipped):
+def test_eval_table_matches_the_metrics_module(tmp_path, capsys, pair, pair_args):
     from vec2text_c import metrics
 
+    shipped = pair
     texts = ["A woman is slicing an onion.", "Who wrote the declaration of independence?", "The team won the final game."]
     src = tmp_path / "ref.txt"
     src.write_text("\n".join(texts) + "\n")
-    assert main(["eval", str(src), "--steps", "none,1", "--beams", "2", "-q", "--json", str(tmp_path / "r.json")]) == 0
+    assert main(["eval", str(src), "--steps", "none,1", "--beams", "2", "-q", "--json", str(tmp_path / "r.json"),
+                 *pair_args]) == 0
     out = capsys.readouterr().out
     rows = json.loads((tmp_path / "r.json").read_text())
     assert [(r["num_steps"], r["sequence_beam_width"]) for r in rows] == [(None, 0), (1, 2)]
@@ -179,12 +195,13 @@ def test_eval_table_matches_the_metrics_module(tmp_path, capsys, shipped):
     assert rows[1]["bleu_lower"] == pytest.approx(metrics.bleu([p.lower() for p in preds], lower), abs=1e-9)
 
 
-def test_eval_with_search_reports_both_and_search_is_not_worse(tmp_path, capsys, shipped):
+def test_eval_with_search_reports_both_and_search_is_not_worse(tmp_path, capsys, pair, pair_args):
+    shipped = pair
     texts = ["A woman is slicing an onion.", "Who wrote the declaration of independence?", "The team won the final game."]
     src = tmp_path / "ref.txt"
     src.write_text("\n".join(texts) + "\n")
     argv = ["eval", str(src), "--steps", "1", "--beams", "2", "-q", "--json", str(tmp_path / "r.json"), "--search",
-            "--also-plain", "--edit-rounds", "2", "--candidates", "3"]
+            "--also-plain", *pair_args, "--edit-rounds", "2", "--candidates", "3"]
     assert main(argv) == 0
     rows = json.loads((tmp_path / "r.json").read_text())
     assert [r["search"] for r in rows] == [None, {"candidates": 3, "edit_rounds": 2, "edit_top_k": 4}]
@@ -259,9 +276,40 @@ def test_eval_calibration_and_the_demo_prints_it(tmp_path, capsys, shipped):
     model = tmp_path / "model"
     shutil.copytree(builtin_model_dir(), model)
     (model / "calibration.json").write_text(json.dumps(cal))
-    assert main(["demo", "--inverter", str(model / "inverter"), "--corrector", str(model / "corrector"), "--steps", "1",
-                 "--beam", "1"]) == 0
+    assert main(["demo", "--inverter", str(model / "inverter")] +
+                (["--corrector", str(model / "corrector"), "--steps", "1", "--beam", "1"] if (model / "corrector").is_dir()
+                 else ["--edit-rounds", "1"])) == 0
     out = capsys.readouterr().out
     assert "What the cosine means here (3 texts of ref.txt" in out
     b0 = cal["bins"][0]
     assert f"cos {b0['low']:.2f}-{b0['high']:.2f}: token F1 {b0['token_f1']:.2f}" in out
+
+
+def test_demo_of_an_inverter_alone_refines_with_search(capsys, minilm_pair):
+    from vec2text_c.cli import DEMO_SENTENCES
+
+    assert main(["demo", "--inverter", str(minilm_pair[0]), "--edit-rounds", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "this model is an inverter without a corrector" in out
+    inv = vec2text_c.load_corrector(minilm_pair[0], None)
+    E = inv.embed(DEMO_SENTENCES, 128)
+    want = vec2text_c.invert_embeddings(E, inv, search=vec2text_c.Search(candidates=0, edit_rounds=2))
+    searched = [ln for ln in out.splitlines() if ln.strip().startswith("search ")]
+    assert [ln.split(None, 3)[3] for ln in searched] == want
+    assert len([ln for ln in out.splitlines() if ln.strip().startswith("inverter ")]) == len(DEMO_SENTENCES)
+    assert main(["demo", "--inverter", str(minilm_pair[0]), "--steps", "2"]) == 2
+    assert "this model has no corrector" in capsys.readouterr().err
+
+
+def test_invert_and_eval_default_to_the_inverter_for_a_model_without_corrector(tmp_path, capsys, minilm_pair):
+    inv = vec2text_c.load_corrector(minilm_pair[0], None)
+    texts = ["A man is playing a guitar on the stage.", "The stock market fell sharply on Monday."]
+    src = tmp_path / "in.txt"
+    src.write_text("\n".join(texts) + "\n")
+    assert main(["invert", str(src), "-o", str(tmp_path / "o.jsonl"), "-q", "--inverter", str(minilm_pair[0])]) == 0
+    got = [json.loads(x)["text"] for x in (tmp_path / "o.jsonl").read_text().splitlines()]
+    assert got == vec2text_c.invert_strings(texts, inv)
+    assert main(["eval", str(src), "-q", "--json", str(tmp_path / "r.json"), "--inverter", str(minilm_pair[0])]) == 0
+    assert [r["num_steps"] for r in json.loads((tmp_path / "r.json").read_text())] == [None]
+    assert main(["invert", str(src), "--steps", "3", "-q", "--inverter", str(minilm_pair[0])]) == 2
+    assert "--steps 3: this model has no corrector" in capsys.readouterr().err

@@ -112,3 +112,37 @@ def test_aligners_refuse_one_row(name):
 
     with pytest.raises(ValueError, match=r"too few rows|need at least"):
         ALIGNERS[name](align).fit(np.ones((1, 3), np.float32), np.ones((1, 3), np.float32))
+
+
+def test_a_second_init_is_refused_and_the_model_keeps_working(tiny_t5):
+    """Calling a model object's __init__ again freed memory still in use (use-after-free)."""
+    import numpy as np
+
+    from vec2text_c import _core, load_embedder
+    from vec2text_c.embedders import _packaged_minilm
+
+    t5 = T5Model.from_pretrained(tiny_t5)
+    ids = np.array([[5, 6, 7, 1]], np.int64)
+    before = t5.encode(input_ids=ids)
+    core = t5._core
+    with pytest.raises(RuntimeError, match="T5: already initialised; create a new object"):
+        core.__init__(str(tiny_t5 / "model.safetensors"))
+    np.testing.assert_array_equal(t5.encode(input_ids=ids), before)
+    st = _core.SafeTensors(str(tiny_t5 / "model.safetensors"))
+    with pytest.raises(RuntimeError, match="SafeTensors: already initialised"):
+        st.__init__(str(tiny_t5 / "model.safetensors"))
+    emb = load_embedder("all-MiniLM-L6-v2")
+    with pytest.raises(RuntimeError, match="BertModel: already initialised"):
+        emb.encoder._core.__init__(str(_packaged_minilm() / "model.safetensors"))
+    with pytest.raises(RuntimeError, match="WordPieceTokenizer: already initialised"):
+        emb.tokenizer._wp.__init__(str(_packaged_minilm() / "vocab.txt"))
+    assert emb.encode(["a test"]).shape == (1, 384)
+
+
+def test_a_second_init_of_the_inverter_is_refused():
+    import vec2text_c
+
+    c = vec2text_c.load_pretrained_corrector()
+    with pytest.raises(RuntimeError, match="Inverter: already initialised"):
+        c.inverter.__init__(str(c.inverter_checkpoint.weights), c.inverter_t5._core, c.inverter.num_repeat_tokens)
+    assert len(vec2text_c.invert_strings(["a test sentence"], c)) == 1

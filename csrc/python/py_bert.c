@@ -35,6 +35,7 @@ static int parse_act(const char *name, v2t_act *act)
 
 static int bert_init(PyBert *self, PyObject *args, PyObject *kwds)
 {
+    V2T_PY_INIT_ONCE(self->model, "BertModel");
     static char *kwlist[] = {"path", "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
                              "intermediate_size", "max_position_embeddings", "type_vocab_size",
                              "layer_norm_eps", "hidden_act", NULL};

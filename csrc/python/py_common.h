@@ -69,4 +69,16 @@ int v2t_py_matmul_precision(PyObject *o, const char *owner, int *bf16);
 /* Installs the Ctrl-C hook used by long calls (core/interrupt.h). */
 void v2t_py_install_interrupt_hook(void);
 
+/* First statement of a model type's tp_init: a model is immutable once initialised (another
+ * thread may be using its memory with the GIL released), so a second __init__ is an error
+ * instead of freeing what is in use. */
+#define V2T_PY_INIT_ONCE(initialised, tname)                                                              \
+    do {                                                                                                  \
+        if (initialised) {                                                                                \
+            PyErr_Format(PyExc_RuntimeError,                                                              \
+                         "%s: already initialised; create a new object instead of calling __init__ again", tname); \
+            return -1;                                                                                    \
+        }                                                                                                 \
+    } while (0)
+
 #endif

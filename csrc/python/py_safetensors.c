@@ -17,6 +17,7 @@ static void st_dealloc(PySafeTensors *self)
 
 static int st_init(PySafeTensors *self, PyObject *args, PyObject *kwds)
 {
+    V2T_PY_INIT_ONCE(self->st, "SafeTensors");
     static char *kwlist[] = {"path", NULL};
     PyObject *path_obj = NULL;
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "O&", kwlist, PyUnicode_FSConverter, &path_obj))

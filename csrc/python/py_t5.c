@@ -40,6 +40,7 @@ static int parse_act(const char *name, v2t_act *out)
 
 static int t5_init(PyT5 *self, PyObject *args, PyObject *kwds)
 {
+    V2T_PY_INIT_ONCE(self->model, "T5");
     static char *kwlist[] = {"path", "prefix", "vocab_size", "d_model", "d_kv", "num_heads", "d_ff", "num_layers",
                              "num_decoder_layers", "relative_attention_num_buckets",
                              "relative_attention_max_distance", "gated", "act", "tie_word_embeddings",

@@ -36,6 +36,7 @@ static void model_dealloc(PyV2TModel *self)
 
 static int model_init(PyV2TModel *self, PyObject *args, PyObject *kwds, int corrector)
 {
+    V2T_PY_INIT_ONCE(self->inv || self->cor, corrector ? "Corrector" : "Inverter");
     static char *kwlist[] = {"path", "t5", "num_repeat_tokens", NULL};
     PyObject *path_obj = NULL, *t5_obj;
     long long nrep;

@@ -32,6 +32,7 @@ static const char *utf8_arg(PyObject *o, const char *name, Py_ssize_t *len)
 
 static int wp_init(PyWordPiece *self, PyObject *args, PyObject *kwds)
 {
+    V2T_PY_INIT_ONCE(self->wp, "WordPieceTokenizer");
     static char *kwlist[] = {"vocab_file", "vocab_text", "lowercase", "strip_accents", "clean_text",
                              "handle_chinese_chars", "max_input_chars_per_word", "unk_token", "cls_token",
                              "sep_token", "pad_token", "special_tokens", "continuing_prefix", NULL};
