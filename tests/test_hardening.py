@@ -146,3 +146,23 @@ def test_a_second_init_of_the_inverter_is_refused():
     with pytest.raises(RuntimeError, match="Inverter: already initialised"):
         c.inverter.__init__(str(c.inverter_checkpoint.weights), c.inverter_t5._core, c.inverter.num_repeat_tokens)
     assert len(vec2text_c.invert_strings(["a test sentence"], c)) == 1
+
+
+@pytest.mark.parametrize("pad", [0, 1])
+def test_long_utf8_messages_are_cut_between_characters(pad):
+    """A message over 1,023 bytes was cut inside a UTF-8 character: a UnicodeDecodeError
+    replaced the real error."""
+    from vec2text_c import _core
+
+    path = "/nonexistent/" + "x" * pad + "\u00e9" * 600 + ".safetensors"
+    with pytest.raises(FileNotFoundError) as e:
+        _core.SafeTensors(path)
+    msg = str(e.value)
+    assert "/nonexistent/" in msg and msg.rstrip().endswith("\u00e9")
+
+
+def test_a_non_utf8_path_is_named_with_escapes():
+    from vec2text_c import _core
+
+    with pytest.raises(FileNotFoundError, match=r"/nonexistent/caf\\xe9\.safetensors"):
+        _core.SafeTensors(b"/nonexistent/caf\xe9.safetensors")

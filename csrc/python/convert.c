@@ -22,7 +22,15 @@ PyObject *v2t_py_raise(v2t_status s)
         return NULL;
     default: exc = PyExc_ValueError; break;
     }
-    PyErr_SetString(exc, msg && *msg ? msg : "vec2text_c core error");
+    if (!msg || !*msg)
+        msg = "vec2text_c core error";
+    /* bytes that are not UTF-8 (a file name on a non-UTF-8 file system) become \\xNN escapes
+     * instead of turning the real error into a UnicodeDecodeError */
+    PyObject *text = PyUnicode_DecodeUTF8(msg, (Py_ssize_t)strlen(msg), "backslashreplace");
+    if (!text)
+        return NULL;
+    PyErr_SetObject(exc, text);
+    Py_DECREF(text);
     return NULL;
 }
 
