@@ -166,3 +166,23 @@ def test_a_non_utf8_path_is_named_with_escapes():
 
     with pytest.raises(FileNotFoundError, match=r"/nonexistent/caf\\xe9\.safetensors"):
         _core.SafeTensors(b"/nonexistent/caf\xe9.safetensors")
+
+
+def test_a_fifo_for_weights_is_refused_at_once(tmp_path):
+    """align.load on a folder whose aligner.safetensors is a FIFO blocked forever."""
+    import os
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    from vec2text_c import align
+
+    src = tmp_path / "ridge"
+    align.Ridge().fit(np.random.default_rng(0).normal(size=(20, 4)).astype(np.float32),
+                      np.random.default_rng(1).normal(size=(20, 3)).astype(np.float32)).save(src)
+    (src / "aligner.safetensors").unlink()
+    os.mkfifo(src / "aligner.safetensors")
+    code = f"from vec2text_c import align\ntry:\n    align.load({str(src)!r})\nexcept Exception as e:\n    print(type(e).__name__, e)"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd="/")
+    assert "not a regular file" in r.stdout, (r.stdout, r.stderr)

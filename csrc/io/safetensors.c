@@ -216,14 +216,16 @@ v2t_status v2t_st_open(const char *path, v2t_st **out)
     V2T_CHECK(s, v2t_alloc((void **)&st->path, plen + 1, "path"), fail);
     memcpy(st->path, path, plen + 1);
 
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO (or a device) must not wait for a writer; anything that is
+     * not a regular file is refused right after */
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         s = v2t_fail(V2T_ERR_IO, "%s: cannot open safetensors file: %s", path, strerror(errno));
         goto fail;
     }
     struct stat sb;
     if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        s = v2t_fail(V2T_ERR_IO, "%s: not a regular file", path);
+        s = v2t_fail(V2T_ERR_IO, "%s: not a regular file (a weights file must be one)", path);
         goto fail;
     }
     if (sb.st_size < 8) {
