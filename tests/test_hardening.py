@@ -186,3 +186,44 @@ def test_a_fifo_for_weights_is_refused_at_once(tmp_path):
     code = f"from vec2text_c import align\ntry:\n    align.load({str(src)!r})\nexcept Exception as e:\n    print(type(e).__name__, e)"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd="/")
     assert "not a regular file" in r.stdout, (r.stdout, r.stderr)
+
+
+def _st_bytes(header: dict, data: bytes, pad: int = 0, hlen_delta: int = 0) -> bytes:
+    import struct
+
+    text = json.dumps(header).encode() + b" " * pad
+    return struct.pack("<Q", len(text) + hlen_delta) + text + data
+
+
+@pytest.mark.parametrize("case", ["header one byte short", "gap", "trailing bytes", "overlap"])
+def test_damaged_safetensors_layouts_are_refused_as_the_reference_does(tmp_path, case):
+    """A header length one byte short, or gaps / trailing bytes in the data section, were
+    accepted and every tensor read shifted; the reference `safetensors` rejects them."""
+    import numpy as np
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    from vec2text_c import _core
+
+    a, b = np.arange(4, dtype=np.float32), np.arange(4, 8, dtype=np.float32)
+    ok = {"a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]},
+          "b": {"dtype": "F32", "shape": [4], "data_offsets": [16, 32]}}
+    good = tmp_path / "good.safetensors"
+    good.write_bytes(_st_bytes(ok, a.tobytes() + b.tobytes(), pad=1))
+    np.testing.assert_array_equal(_core.SafeTensors(str(good)).get("b"), b)
+    if case == "header one byte short":
+        raw, match = _st_bytes(ok, a.tobytes() + b.tobytes(), pad=1, hlen_delta=-1), "1 bytes after the last tensor"
+    elif case == "gap":
+        hdr = {"a": ok["a"], "b": {"dtype": "F32", "shape": [4], "data_offsets": [20, 36]}}
+        raw, match = _st_bytes(hdr, a.tobytes() + b"\0" * 4 + b.tobytes()), "4 unused bytes before tensor 'b'"
+    elif case == "trailing bytes":
+        raw, match = _st_bytes(ok, a.tobytes() + b.tobytes() + b"\0\0\0"), "3 bytes after the last tensor"
+    else:
+        hdr = {"a": ok["a"], "b": {"dtype": "F32", "shape": [4], "data_offsets": [8, 24]}}
+        raw, match = _st_bytes(hdr, a.tobytes() + b.tobytes()[:8]), "overlaps the data of 'a'"
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(raw)
+    with pytest.raises(ValueError, match=match):
+        _core.SafeTensors(str(bad))
+    with pytest.raises((SafetensorError, Exception)):
+        load_file(str(bad))

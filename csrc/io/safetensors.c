@@ -39,7 +39,9 @@ static int cmp_name(const void *a, const void *b)
 static int cmp_begin(const void *a, const void *b)
 {
     const v2t_st_tensor *x = *(const v2t_st_tensor *const *)a, *y = *(const v2t_st_tensor *const *)b;
-    return x->begin < y->begin ? -1 : x->begin > y->begin ? 1 : 0;
+    if (x->begin != y->begin)
+        return x->begin < y->begin ? -1 : 1;
+    return x->end < y->end ? -1 : x->end > y->end ? 1 : 0; /* an empty tensor before one that starts there */
 }
 
 /* One tensor entry: {"dtype": "...", "shape": [...], "data_offsets": [b, e]} */
@@ -180,25 +182,38 @@ static v2t_status parse_header(v2t_st *st, const char *text, size_t len)
             return v2t_fail(V2T_ERR_FORMAT, "%s: tensor '%s' appears twice in the header", st->path,
                             st->tensors[i].name);
 
-    /* Overlap check on ranges sorted by start (empty tensors overlap nothing). */
-    v2t_st_tensor **by_begin = NULL;
+    /* The data section is the tensors back to back, as the reference reader demands: sorted by
+     * their offsets, each begins where the previous ends, the first at 0, and the last ends at
+     * the end of the file. A gap, an overlap or trailing bytes mean a damaged file (a header
+     * length one byte short shifts every tensor by a byte and leaves one byte over). */
     if (st->num_tensors > 0) {
+        v2t_st_tensor **by_begin = NULL;
         V2T_TRY(v2t_alloc((void **)&by_begin, sizeof(*by_begin) * (size_t)st->num_tensors, "safetensors index"));
-        int n = 0;
         for (int i = 0; i < st->num_tensors; i++)
-            if (st->tensors[i].end > st->tensors[i].begin)
-                by_begin[n++] = &st->tensors[i];
-        qsort(by_begin, (size_t)n, sizeof(*by_begin), cmp_begin);
+            by_begin[i] = &st->tensors[i];
+        qsort(by_begin, (size_t)st->num_tensors, sizeof(*by_begin), cmp_begin);
         s = V2T_OK;
-        for (int i = 1; i < n && s == V2T_OK; i++)
-            if (by_begin[i]->begin < by_begin[i - 1]->end)
-                s = v2t_fail(V2T_ERR_FORMAT,
-                             "%s: tensors '%s' [%llu, %llu] and '%s' [%llu, %llu] have overlapping data ranges",
-                             st->path, by_begin[i - 1]->name, (unsigned long long)by_begin[i - 1]->begin,
-                             (unsigned long long)by_begin[i - 1]->end, by_begin[i]->name,
-                             (unsigned long long)by_begin[i]->begin, (unsigned long long)by_begin[i]->end);
+        uint64_t expect = 0;
+        for (int i = 0; i < st->num_tensors && s == V2T_OK; i++) {
+            const v2t_st_tensor *t = by_begin[i];
+            if (t->begin > expect)
+                s = v2t_fail(V2T_ERR_FORMAT, "%s: %llu unused bytes before tensor '%s' at data offset %llu (the data "
+                             "section must hold the tensors back to back)", st->path,
+                             (unsigned long long)(t->begin - expect), t->name, (unsigned long long)t->begin);
+            else if (t->begin < expect)
+                s = v2t_fail(V2T_ERR_FORMAT, "%s: tensor '%s' [%llu, %llu] overlaps the data of '%s', which ends at %llu",
+                             st->path, t->name, (unsigned long long)t->begin, (unsigned long long)t->end,
+                             by_begin[i - 1]->name, (unsigned long long)expect);
+            expect = t->end;
+        }
         v2t_free(by_begin);
         V2T_TRY(s);
+        if (expect != data_size)
+            return v2t_fail(V2T_ERR_FORMAT, "%s: %llu bytes after the last tensor's data (truncated header length, "
+                            "or a damaged file)", st->path, (unsigned long long)(data_size - expect));
+    } else if (data_size != 0) {
+        return v2t_fail(V2T_ERR_FORMAT, "%s: %llu bytes of data but no tensors in the header", st->path,
+                        (unsigned long long)data_size);
     }
     for (int i = 0; i < st->num_tensors; i++)
         st->tensors[i].data = (const char *)st->map + st->data_offset + st->tensors[i].begin;
