@@ -141,7 +141,7 @@ def test_invert_npy_one_vector_and_a_matrix(tmp_path, shipped):
         (lambda p: np.save(p, np.zeros((0, 384), np.float32)), [], "empty array"),
         (lambda p: np.save(p, np.zeros((2, 384), np.int64)), [], "floating-point"),
         (lambda p: np.save(p, np.full((2, 384), np.nan, np.float32)), [], "NaN"),
-        (lambda p: p.write_bytes(b"not an npy"), [], "not a readable .npy"),
+        (lambda p: p.write_bytes(b"not an npy"), [], "not a .npy file"),
         (lambda p: np.save(p, np.ones((1, 384), np.float32)), ["--steps", "-1", "--beam", "2"], "--beam needs"),
     ],
 )
@@ -313,3 +313,45 @@ def test_invert_and_eval_default_to_the_inverter_for_a_model_without_corrector(t
     assert [r["num_steps"] for r in json.loads((tmp_path / "r.json").read_text())] == [None]
     assert main(["invert", str(src), "--steps", "3", "-q", "--inverter", str(minilm_pair[0])]) == 2
     assert "--steps 3: this model has no corrector" in capsys.readouterr().err
+
+
+def test_version_and_lazy_submodules(capsys):
+    import subprocess
+    import sys
+
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out.strip() == f"vec2text-c {vec2text_c.__version__}"
+    code = "import vec2text_c; print(vec2text_c.align.Ridge.__name__, vec2text_c.metrics.bleu.__name__, vec2text_c.train.prepare.__name__)"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/", timeout=120)
+    assert r.stdout.split() == ["Ridge", "bleu", "prepare"], r.stderr
+    with pytest.raises(AttributeError, match="has no attribute 'nope'"):
+        vec2text_c.nope  # noqa: B018
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["invert", "{txt}", "-o", "/nonexistent/dir/x.jsonl"], "-o /nonexistent/dir/x.jsonl: the folder /nonexistent/dir does not exist"),
+    (["eval", "{txt}", "--json", "/nonexistent/dir/x.json"], "--json /nonexistent/dir/x.json: the folder"),
+    (["eval", "{bin}"], "not a UTF-8 text file"),
+    (["eval", "{npy}"], "a .npy file holds embeddings; this command reads texts"),
+    (["embed", "{npy}", "-o", "{out}"], "a .npy file holds embeddings"),
+    (["invert", "{fake_npy}"], "not a .npy file (it does not start with the NumPy magic bytes"),
+])
+def test_bad_paths_fail_first_with_one_line(tmp_path, capsys, argv, message):
+    files = {"txt": tmp_path / "t.txt", "bin": tmp_path / "b.txt", "npy": tmp_path / "e.npy",
+             "fake_npy": tmp_path / "f.npy", "out": tmp_path / "o.npy"}
+    files["txt"].write_text("A dog runs.\n")
+    files["bin"].write_bytes(b"\xff\xfe\x00binary\x00\xff")
+    np.save(files["npy"], np.ones((1, 384), np.float32))
+    files["fake_npy"].write_text("this is text\n")
+    argv = [a.format(**{k: str(v) for k, v in files.items()}) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+
+
+def test_stop_at_cosine_outside_the_cosine_range_is_refused(tmp_path, capsys):
+    (tmp_path / "t.txt").write_text("A dog runs.\n")
+    with pytest.raises(SystemExit):
+        main(["invert", str(tmp_path / "t.txt"), "--stop-at-cosine", "2"])
+    assert "expected a cosine in [-1, 1], got 2" in capsys.readouterr().err

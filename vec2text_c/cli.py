@@ -35,6 +35,16 @@ class CliError(Exception):
 def _read_texts(path: Path, field: str) -> list[str]:
     if not path.is_file():
         raise CliError(f"{path}: file not found")
+    if path.suffix == ".npy":
+        raise CliError(f"{path}: a .npy file holds embeddings; this command reads texts (.txt: one per line, .jsonl)")
+    try:
+        return _read_texts_from(path, field)
+    except UnicodeDecodeError as e:
+        raise CliError(f"{path}: not a UTF-8 text file (byte {e.start}: {e.reason}); expected one text per line, "
+                       "or JSON lines") from None
+
+
+def _read_texts_from(path: Path, field: str) -> list[str]:
     texts: list[str] = []
     with open(path, encoding="utf-8") as f:
         if path.suffix == ".jsonl":
@@ -63,6 +73,11 @@ def _read_embeddings(path: Path, dim: int):
 
     if not path.is_file():
         raise CliError(f"{path}: file not found")
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    if magic != b"\x93NUMPY":
+        raise CliError(f"{path}: not a .npy file (it does not start with the NumPy magic bytes; a text file? "
+                       "texts go in a .txt or .jsonl file)")
     try:
         arr = np.load(path, allow_pickle=False)
     except Exception as e:  # numpy raises several types for a bad file
@@ -160,6 +175,7 @@ def cmd_invert(args: argparse.Namespace) -> None:
     from . import invert_embeddings
 
     src = Path(args.input)
+    _writable(args.output, "-o")
     corr = _corrector(args)
     originals = None
     if src.suffix == ".npy":
@@ -310,8 +326,8 @@ def _search_arg(args):
     """The Search of --search / --candidates / --edit-rounds / --edit-top-k, or None."""
     from .api import Search
 
-    if not args.search:
-        return None
+    if not (args.search or any(v is not None for v in (args.candidates, args.edit_rounds, args.edit_top_k))):
+        return None  # search is on with --search or any of its settings
     d = Search()
     try:
         return Search(candidates=d.candidates if args.candidates is None else args.candidates,
@@ -331,6 +347,15 @@ def _add_search_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
+    _writable(args.json, "--json")
+    _writable(args.calibration, "--calibration")
+    try:
+        from . import metrics
+
+        metrics.bleu(["a"], ["a"])
+        metrics.token_f1(["a"], ["a"])
+    except ImportError as e:
+        raise CliError(f"eval needs the [metrics] extra (sacrebleu, nltk): pip install 'vec2text_c[metrics]' ({e})") from None
     texts = _read_texts(Path(args.input), args.field)
     if args.limit:
         texts = texts[: args.limit]
@@ -398,8 +423,29 @@ def cmd_train(args: argparse.Namespace) -> None:
             print(f"wrote {out}/inverter and {out}/corrector (load with vec2text_c.load_corrector)", file=sys.stderr)
 
 
+def _writable(path: str | None, what: str) -> None:
+    """Check an output path before any work is done."""
+    if path is None:
+        return
+    parent = Path(path).expanduser().resolve().parent
+    if not parent.is_dir():
+        raise CliError(f"{what} {path}: the folder {parent} does not exist")
+    if Path(path).is_dir():
+        raise CliError(f"{what} {path}: is a folder; expected a file name")
+
+
+def _cosine_threshold(s: str) -> float:
+    v = float(s)
+    if not -1.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a cosine in [-1, 1], got {s}")
+    return v
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     p = argparse.ArgumentParser(prog="vec2text-c", description="Text embedding inversion (vec2text) on a C core.")
+    p.add_argument("--version", action="version", version=f"vec2text-c {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     d = sub.add_parser("demo", help="invert a few built-in sentences, printing every correction round")
@@ -418,7 +464,8 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--beam", type=int, default=None, help="sequence beam width (default 4 with correction steps)")
     i.add_argument("--rounds", action="store_true", help="also write every round's text and cosine")
     i.add_argument("--keep-best", action="store_true", help="return the best-cosine hypothesis of any round")
-    i.add_argument("--stop-at-cosine", type=float, default=None, help="stop an example once its cosine reaches this")
+    i.add_argument("--stop-at-cosine", type=_cosine_threshold, default=None,
+                   help="stop an example once its cosine reaches this (in [-1, 1])")
     i.add_argument("--batch-size", type=int, default=None, help="examples per decoder batch")
     i.add_argument("--field", default="text", help="the text field of .jsonl objects (default: text)")
     i.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
