@@ -418,11 +418,12 @@ BUILTIN: dict[str, tuple[str, str]] = {
 
 
 def builtin_model_dir(name: str = "minilm") -> Path:
-    """The folder of a model shipped with the package (t5/, inverter/, corrector/)."""
+    """The folder of a model shipped with the package (t5/, inverter/, and corrector/ when the
+    model has one)."""
     if name not in BUILTIN:
         raise ValueError(f"name: expected one of {sorted(BUILTIN)}, got {name!r}")
     d = Path(__file__).resolve().parent / "pretrained" / BUILTIN[name][0]
-    for part in ("inverter", "corrector", "t5"):
+    for part in ("inverter", "t5"):
         if not (d / part / "config.json").is_file():
             raise FileNotFoundError(
                 f"{d / part}: the shipped {name!r} model is missing from this installation (reinstall vec2text_c)"
