@@ -370,51 +370,6 @@ def test_safetensors_checkpoint_lm_head_comes_from_model_name_or_path(tmp_path):
 # ---- the T5 tokenizer --------------------------------------------------------------------
 
 
-def test_t5_tokenizer_decodes_like_transformers(rng):
-    """batch_decode(skip_special_tokens=True) of T5TokenizerFast: special tokens (pad, eos, unk,
-    sentinels) dropped, ids beyond the vocabulary dropped, Metaspace spacing, no clean-up."""
-    import transformers
-
-    d = artifacts(KIND).tokenizer_dir
-    want_tok = transformers.AutoTokenizer.from_pretrained(str(d))
-    ours_tok = vec2text_c.T5Tokenizer.from_pretrained(d)
-    n = len(want_tok)
-    rows = [rng.integers(0, n + 8, size=rng.integers(0, 40)).tolist() for _ in range(1500)]
-    rows += [[0, 2, 5, 1, 0, 0], [n - 1, 7], [], [1, 1], [0]]
-    for skip in (True, False):
-        assert ours_tok.batch_decode(rows, skip_special_tokens=skip) == want_tok.batch_decode(rows, skip_special_tokens=skip)
-    # with transformers' English clean-up switched on
-    want_clean = transformers.AutoTokenizer.from_pretrained(str(d), clean_up_tokenization_spaces=True)
-    assert ours_tok.batch_decode(rows, skip_special_tokens=True, clean_up_tokenization_spaces=True) == \
-        want_clean.batch_decode(rows, skip_special_tokens=True)
-
-
-def test_t5_tokenizer_encodes_like_transformers():
-    import transformers
-
-    import v2t_reference as ref
-
-    d = artifacts(KIND).tokenizer_dir
-    want_tok = transformers.AutoTokenizer.from_pretrained(str(d))
-    ours_tok = vec2text_c.T5Tokenizer.from_pretrained(d)
-    texts = ref.read_sentences()[:400] + ["  two   spaces ", "a</s>b <extra_id_0> c", "", "tab\tand\nnewline", "Ünïcödé 漢字"]
-    for max_length in (32, 128):
-        want = want_tok(texts, max_length=max_length, truncation=True)["input_ids"]
-        assert [ours_tok.encode(t, max_length) for t in texts] == want
-
-
-def test_metaspace_prepend_schemes_match_tokenizers(rng):
-    from tokenizers import decoders
-
-    pieces = ["\u2581a", "b\u2581", "\u2581\u2581c", "d", "\u2581"]
-    for scheme in ("always", "first", "never"):
-        tok = vec2text_c.T5Tokenizer(pieces, [], prepend_scheme=scheme)
-        dec = decoders.Metaspace(replacement="\u2581", prepend_scheme=scheme)
-        for _ in range(200):
-            ids = rng.integers(0, len(pieces), size=rng.integers(0, 6)).tolist()
-            assert tok.decode(ids) == dec.decode([pieces[i] for i in ids]), (scheme, ids)
-
-
 # ---- sharing and pickling ----------------------------------------------------------------
 
 

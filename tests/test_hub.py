@@ -19,7 +19,9 @@ from _fake_hub import FakeHub
 import vec2text_c
 from vec2text_c.embedders import _packaged_minilm
 
-ROOT = Path(__file__).resolve().parents[1]
+# the folder that holds the vec2text_c this test imported (the installed package in CI, the
+# source tree when built in place): the child interpreter must import the same one
+ROOT = Path(vec2text_c.__file__).resolve().parents[1]
 SENTENCES = ["The cat sat on the warm windowsill.", "Who wrote the declaration of independence?"]
 EMBED = f"""
 import json, sys

@@ -21,10 +21,13 @@ import torch
 from _fake_hub import FakeHub
 from _v2t_fixtures import artifacts, reference_strings, targets
 
+import vec2text_c
 from vec2text_c import _core
 from vec2text_c._safetensors_io import save_file
 
-ROOT = Path(__file__).resolve().parents[1]
+# the folder that holds the vec2text_c this test imported (the installed package in CI, the
+# source tree when built in place): the child interpreter must import the same one
+ROOT = Path(vec2text_c.__file__).resolve().parents[1]
 KIND = "gtr"
 INVERT = """
 import json, sys

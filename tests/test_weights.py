@@ -14,10 +14,13 @@ import numpy as np
 import pytest
 import torch
 
+import vec2text_c
 from vec2text_c import T5Model
 from vec2text_c.weights import weights_file
 
-ROOT = Path(__file__).resolve().parents[1]
+# the folder that holds the vec2text_c this test imported (the installed package in CI, the
+# source tree when built in place): the child interpreter must import the same one
+ROOT = Path(vec2text_c.__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")

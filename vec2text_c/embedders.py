@@ -18,7 +18,6 @@ provides those two objects.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Callable
 
 import numpy as np
 
+from ._jsonfile import read_json
 from .bert import BertModel
 from .tokenizers import WordPieceTokenizer, _check_texts
 
@@ -148,13 +148,6 @@ class Embedder:
 
 # ---- recipes ----
 
-def _read_json(path: Path) -> dict | list:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON ({e})") from None
-
-
 _POOL_MODES = {
     "pooling_mode_mean_tokens": "mean",
     "pooling_mode_cls_token": "cls",
@@ -169,7 +162,7 @@ def _pooling_mode(pool_dir: Path) -> str:
     cfg_path = pool_dir / "config.json"
     if not cfg_path.is_file():
         raise FileNotFoundError(f"{pool_dir}: the Pooling module listed in modules.json has no config.json")
-    cfg = _read_json(cfg_path)
+    cfg = read_json(cfg_path)
     on = [k for k in _POOL_MODES if cfg.get(k)]
     if len(on) != 1 or _POOL_MODES[on[0]] is None:
         raise NotImplementedError(
@@ -186,7 +179,7 @@ def _load_sentence_transformers(d: Path, spec: tuple) -> Embedder:
             f"{d}: not a sentence-transformers model directory (no modules.json). Supported: "
             + "; ".join(SUPPORTED_EMBEDDERS)
         )
-    modules = _read_json(mpath)
+    modules = read_json(mpath, list)
     if not isinstance(modules, list) or not modules:
         raise ValueError(f"{mpath}: expected a non-empty list of modules")
     kinds = [str(m.get("type", "")).rsplit(".", 1)[-1] for m in modules]
@@ -209,7 +202,7 @@ def _load_sentence_transformers(d: Path, spec: tuple) -> Embedder:
     tdir = d / modules[0].get("path", "")
     encoder = BertModel(tdir)
     tokenizer = WordPieceTokenizer.from_pretrained(tdir)
-    sbert = _read_json(tdir / "sentence_bert_config.json") if (tdir / "sentence_bert_config.json").is_file() else {}
+    sbert = read_json(tdir / "sentence_bert_config.json") if (tdir / "sentence_bert_config.json").is_file() else {}
     max_len = sbert.get("max_seq_length")
     if max_len is None:
         max_len = min(encoder.max_position_embeddings, tokenizer.model_max_length or encoder.max_position_embeddings)

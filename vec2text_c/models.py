@@ -13,14 +13,14 @@ afterwards, and whenever HF_HUB_OFFLINE is set or the hub cannot be reached).
 """
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 
+from ._jsonfile import read_json
 from . import _core
 from .weights import weights_file
 from .hub import WEIGHTS, MissingModelFilesError, download_hint, missing_files, model_folder
@@ -72,15 +72,6 @@ def _resolve(name_or_path: str | os.PathLike, kind: str, what: str) -> Path:
 # ---- checkpoints ----
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON ({e})") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a JSON object")
-    return data
 
 
 _KINDS = {"InversionModel": "inverter", "CorrectorEncoderModel": "corrector"}
@@ -128,7 +119,7 @@ def read_checkpoint(name_or_path, expected: str) -> Checkpoint:
     cfg_path = d / "config.json"
     if not cfg_path.is_file():
         raise ValueError(f"{d}: not a vec2text checkpoint (no config.json)")
-    cfg = _read_json(cfg_path)
+    cfg = read_json(cfg_path)
     weights = weights_file(d)
     kind = _checkpoint_kind(d, cfg, weights)
     if kind is None:
@@ -189,7 +180,7 @@ def _load_t5(ckpt: Checkpoint, t5_dir: Path, t5_name: str, dtype: str = "float32
     `lm_head.weight`, or its `shared.weight` when tied): vec2text's from_pretrained leaves the
     base model's lm_head in place when a safetensors checkpoint dropped the tied alias
     (csrc/vec2text/checkpoint.h)."""
-    cfg = T5Config.from_dict(_read_json(t5_dir / "config.json"))
+    cfg = T5Config.from_dict(read_json(t5_dir / "config.json"))
     model = T5Model(ckpt.weights, cfg, prefix="encoder_decoder.", dtype=dtype)
     names = set(_core.SafeTensors(str(ckpt.weights)).keys())
     if "encoder_decoder.lm_head.weight" in names:

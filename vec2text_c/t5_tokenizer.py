@@ -1,44 +1,39 @@
-"""The T5 (SentencePiece unigram) tokenizer as transformers 4.46.3's T5TokenizerFast uses it.
+"""The T5 (SentencePiece unigram) tokenizer, run by the `tokenizers` library exactly as
+transformers 4.46.3's T5TokenizerFast runs it.
 
-Decoding reproduces `batch_decode(ids, skip_special_tokens=True)` of the fast tokenizer exactly:
+- With a `tokenizer.json` in the folder, that file is the tokenizer.
+- With only `spiece.model`, the tokenizer is assembled as transformers' slow-to-fast conversion
+  assembles it: the Unigram pieces with their scores (then `extra_ids` sentinels
+  `<extra_id_{n-1}>` … `<extra_id_0>`), the model's unknown id, no byte fallback; the
+  normaliser's precompiled character map, then right-strip and runs of spaces to one `▁`; a
+  Metaspace pre-tokeniser and decoder (`▁`, prepend "always", or "first" when the folder's
+  tokenizer_config.json says `legacy: false`); `$A </s>` appended; the model's control pieces
+  as special added tokens and its user-defined pieces as plain ones.
+- Then, as T5TokenizerFast's constructor does, pad / eos / unk, the sentinels, the additional
+  special tokens and the `added_tokens_decoder` entries of tokenizer_config.json /
+  special_tokens_map.json become special added tokens (matched in the raw text before
+  normalisation, dropped by `skip_special_tokens`).
 
-- ids map to pieces through the tokenizer.json vocabulary (the Unigram pieces, then the added
-  tokens such as `<extra_id_k>`); ids the tokenizer does not know (e.g. 32100..32127 of
-  t5-base's 32128-row embedding) are dropped silently, as `tokenizers` does;
-- with skip_special_tokens, every special token is dropped: the added tokens flagged special
-  in tokenizer.json, plus pad / eos / unk and the additional special tokens named in
-  tokenizer_config.json / special_tokens_map.json (transformers registers those as special);
-- the Metaspace decoder turns every `▁` into a space, except that in the first remaining token
-  every `▁` is removed (prepend_scheme "always"/"first"; "never" keeps them);
-- `clean_up_tokenization_spaces` comes from tokenizer_config.json and defaults to False (the
-  4.46.3 default); when true, transformers' English clean-up (" ." -> "." ...) is applied.
-
-Encoding (for the GTR embedder, whose tokenizer is the same kind) uses the `sentencepiece`
-library on the same `spiece.model`, appends `</s>`, and truncates to max_length keeping the
-`</s>` (T5TokenizerFast's TemplateProcessing `$A </s>` with truncation). Literal special-token
-strings in a text are matched first, as the fast tokenizer's added vocabulary does.
+Decoding is the backend's decode; ids outside the vocabulary (e.g. 32100..32127 of t5-base's
+32128-row embedding) are dropped silently, as `tokenizers` drops them (negative ids too, which
+transformers would refuse). `clean_up_tokenization_spaces` comes from tokenizer_config.json and
+defaults to False (the 4.46.3 default); when true, transformers' English clean-up (" ." -> "."
+...) follows. Encoding truncates to max_length keeping the closing `</s>`.
 """
 from __future__ import annotations
 
-import json
 import os
-import re
 from pathlib import Path
-from typing import Iterable, Sequence
+
 
 import numpy as np
 
-__all__ = ["T5Tokenizer"]
+from ._jsonfile import read_json_if_present
+
+__all__ = ["T5Tokenizer", "build_t5_backend"]
 
 _REPLACEMENT = "\u2581"
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON ({e})") from None
+_MAX_ID = 2**31 - 1
 
 
 def _token_text(tok) -> str | None:
@@ -65,210 +60,203 @@ def clean_up_tokenization(text: str) -> str:
     )
 
 
-class T5Tokenizer:
-    """T5 tokenizer read from a transformers tokenizer directory (spiece.model and, when
-    present, tokenizer.json / tokenizer_config.json / special_tokens_map.json)."""
+def build_t5_backend(spiece_model: str | os.PathLike, extra_ids: int = 100, legacy: bool = True):
+    """A `tokenizers.Tokenizer` from a SentencePiece unigram model, as transformers 4.46.3's
+    T5Converter builds it (before T5TokenizerFast registers its special tokens)."""
+    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 
-    def __init__(
-        self,
-        pieces: Sequence[str | None],
-        special_ids: Iterable[int],
-        *,
-        spiece_model: str | os.PathLike | None = None,
-        prepend_scheme: str = "always",
-        clean_up_tokenization_spaces: bool = False,
-        pad_token_id: int = 0,
-        eos_token_id: int = 1,
-        unk_token_id: int = 2,
-        path: str | None = None,
-    ):
-        if prepend_scheme not in ("always", "first", "never"):
-            raise ValueError(f"prepend_scheme: expected 'always', 'first' or 'never', got {prepend_scheme!r}")
-        self._pieces = list(pieces)
-        self._special = frozenset(int(i) for i in special_ids)
-        self._spm_path = None if spiece_model is None else os.fspath(spiece_model)
-        self._spm = None
-        self.prepend_scheme = prepend_scheme
+    from ._spm_model import CONTROL, UNIGRAM, USER_DEFINED, read_spm_model
+
+    path = Path(spiece_model)
+    m = read_spm_model(path.read_bytes(), str(path))
+    if m.model_type != UNIGRAM:
+        raise NotImplementedError(f"{path}: SentencePiece model type {m.model_type}; a T5 tokenizer is a unigram model (type 1)")
+    if not 0 <= m.unk_id < len(m.pieces):
+        raise ValueError(f"{path}: unknown-piece id {m.unk_id} outside its {len(m.pieces)} pieces")
+    vocab = [(p, float(s)) for p, s, _ in m.pieces]
+    vocab += [(f"<extra_id_{i}>", 0.0) for i in range(int(extra_ids) - 1, -1, -1)]
+    tok = Tokenizer(models.Unigram(vocab, unk_id=m.unk_id, byte_fallback=False))
+    tok.add_tokens([AddedToken(p, normalized=False, special=(t == CONTROL))
+                    for p, _, t in m.pieces if t in (CONTROL, USER_DEFINED)])
+    norm = [normalizers.Strip(left=False, right=True), normalizers.Replace(Regex(" {2,}"), _REPLACEMENT)]
+    if m.precompiled_charsmap:
+        norm.insert(0, normalizers.Precompiled(m.precompiled_charsmap))
+    tok.normalizer = normalizers.Sequence(norm)
+    scheme = "always" if legacy else "first"
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement=_REPLACEMENT, prepend_scheme=scheme)
+    tok.decoder = decoders.Metaspace(replacement=_REPLACEMENT, prepend_scheme=scheme)
+    eos = tok.token_to_id("</s>")
+    if eos is None:
+        raise ValueError(f"{path}: no '</s>' piece; expected a T5 SentencePiece model")
+    tok.post_processor = processors.TemplateProcessing(
+        single=["$A", "</s>"], pair=["$A", "</s>", "$B", "</s>"], special_tokens=[("</s>", eos)])
+    return tok
+
+
+class T5Tokenizer:
+    """T5 tokenizer read from a transformers tokenizer folder (tokenizer.json, or spiece.model;
+    with tokenizer_config.json / special_tokens_map.json when present)."""
+
+    def __init__(self, backend, *, clean_up_tokenization_spaces: bool = False, path: str | None = None):
+        from tokenizers import Tokenizer
+
+        if not isinstance(backend, Tokenizer):
+            raise TypeError(f"backend: expected a tokenizers.Tokenizer, got {type(backend).__name__}")
+        self._tok = backend
+        self._tok.no_truncation()
+        self._tok.no_padding()
         self.clean_up_tokenization_spaces = bool(clean_up_tokenization_spaces)
-        self.pad_token_id = int(pad_token_id)
-        self.eos_token_id = int(eos_token_id)
-        self.unk_token_id = int(unk_token_id)
         self.path = path
-        # literal special-token strings matched before SentencePiece when encoding
-        specials = sorted(
-            ((self._pieces[i], i) for i in self._special if 0 <= i < len(self._pieces) and self._pieces[i]),
-            key=lambda t: -len(t[0]),
-        )
-        self._special_by_text = dict(specials)
-        self._special_re = re.compile("|".join(re.escape(t) for t, _ in specials)) if specials else None
+
+        def tid(text: str, default: int) -> int:
+            i = backend.token_to_id(text)
+            return default if i is None else int(i)
+
+        self.pad_token_id = tid(self._pad, 0)
+        self.eos_token_id = tid(self._eos, 1)
+        self.unk_token_id = tid(self._unk, 2)
+        self._n = int(backend.get_vocab_size(with_added_tokens=True))
+
+    _pad, _eos, _unk = "<pad>", "</s>", "<unk>"
 
     # ---- loading ----
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike) -> "T5Tokenizer":
+        from tokenizers import AddedToken, Tokenizer
+
         d = Path(path)
         if not d.is_dir():
             raise FileNotFoundError(f"{d}: tokenizer directory not found")
-        cfg = _read_json(d / "tokenizer_config.json") if (d / "tokenizer_config.json").is_file() else {}
-        smap = _read_json(d / "special_tokens_map.json") if (d / "special_tokens_map.json").is_file() else {}
-        spm_file = d / "spiece.model"
-        tj = d / "tokenizer.json"
-        special_texts = set()
-        for key in ("pad_token", "eos_token", "unk_token"):
-            t = _token_text(cfg.get(key)) or _token_text(smap.get(key))
-            if t:
-                special_texts.add(t)
-        for t in list(cfg.get("additional_special_tokens") or []) + list(smap.get("additional_special_tokens") or []):
-            if _token_text(t):
-                special_texts.add(_token_text(t))
-        special_ids: set[int] = set()
-        prepend = "always"
+        cfg = read_json_if_present(d / "tokenizer_config.json")
+        smap = read_json_if_present(d / "special_tokens_map.json")
+        tj, spm_file = d / "tokenizer.json", d / "spiece.model"
+        extra = cfg.get("extra_ids", 100)
+        if isinstance(extra, bool) or not isinstance(extra, int) or not 0 <= extra <= 100_000:
+            raise ValueError(f"{d / 'tokenizer_config.json'}: extra_ids: expected an integer in [0, 100000], got {extra!r}")
         if tj.is_file():
-            data = _read_json(tj)
-            model = data.get("model") or {}
-            if model.get("type") != "Unigram":
-                raise NotImplementedError(f"{tj}: model type {model.get('type')!r}; expected a T5 Unigram tokenizer")
-            pieces: list[str | None] = [str(p[0]) for p in model.get("vocab") or []]
-            for tok in data.get("added_tokens") or []:
-                i = int(tok["id"])
-                if i >= len(pieces):
-                    pieces.extend([None] * (i + 1 - len(pieces)))
-                pieces[i] = tok["content"]
-                if tok.get("special"):
-                    special_ids.add(i)
-            prepend = cls._prepend_scheme(data.get("decoder"), tj)
+            try:
+                backend = Tokenizer.from_file(str(tj))
+            except Exception as e:  # the Rust error names what is wrong, not the file
+                raise ValueError(f"{tj}: not a tokenizers file ({e})") from None
+            model_type = type(backend.model).__name__
+            if model_type != "Unigram":
+                raise NotImplementedError(f"{tj}: model type {model_type!r}; expected a T5 Unigram tokenizer")
         elif spm_file.is_file():
-            import sentencepiece as spm
-
-            sp = spm.SentencePieceProcessor(model_file=str(spm_file))
-            pieces = [sp.id_to_piece(i) for i in range(sp.get_piece_size())]
-            extra = int(cfg.get("extra_ids", 100))
-            pieces += [f"<extra_id_{i}>" for i in range(extra - 1, -1, -1)]
-            special_texts.update(f"<extra_id_{i}>" for i in range(extra))
-            special_texts.update({"<pad>", "</s>", "<unk>"} & set(pieces))
+            backend = build_t5_backend(spm_file, extra, legacy=cfg.get("legacy", True) is not False)
         else:
             raise FileNotFoundError(f"{d}: no tokenizer.json or spiece.model (expected a T5 tokenizer directory)")
-        for key, tok in (cfg.get("added_tokens_decoder") or {}).items():
-            i = int(key)
-            if i >= len(pieces):
-                pieces.extend([None] * (i + 1 - len(pieces)))
-            if pieces[i] is None:
-                pieces[i] = tok.get("content")
-            if tok.get("special"):
-                special_ids.add(i)
-        index = {p: i for i, p in enumerate(pieces) if p is not None}
-        special_ids.update(index[t] for t in special_texts if t in index)
 
-        def tid(key: str, default: int) -> int:
-            t = _token_text(cfg.get(key)) or _token_text(smap.get(key))
-            return index.get(t, default) if t else default
-
-        return cls(
-            pieces,
-            special_ids,
-            spiece_model=spm_file if spm_file.is_file() else None,
-            prepend_scheme=prepend,
-            clean_up_tokenization_spaces=bool(cfg.get("clean_up_tokenization_spaces", False)),
-            pad_token_id=tid("pad_token", 0),
-            eos_token_id=tid("eos_token", 1),
-            unk_token_id=tid("unk_token", 2),
-            path=str(d),
-        )
-
-    @staticmethod
-    def _prepend_scheme(decoder, where) -> str:
-        if not decoder:
-            raise NotImplementedError(f"{where}: no decoder; expected a Metaspace decoder")
-        if decoder.get("type") == "Sequence":
-            inner = [x for x in decoder.get("decoders") or [] if x.get("type") == "Metaspace"]
-            if len(inner) != 1 or len(decoder["decoders"]) != 1:
-                raise NotImplementedError(f"{where}: decoder {decoder!r} is not supported; expected a Metaspace decoder")
-            decoder = inner[0]
-        if decoder.get("type") != "Metaspace" or decoder.get("replacement", _REPLACEMENT) != _REPLACEMENT:
-            raise NotImplementedError(f"{where}: decoder {decoder.get('type')!r} is not supported; expected Metaspace('▁')")
-        if "prepend_scheme" in decoder:
-            return str(decoder["prepend_scheme"])
-        return "always" if decoder.get("add_prefix_space", True) else "never"
+        # the special tokens T5TokenizerFast registers: added_tokens_decoder, then pad / eos /
+        # unk and the additional special tokens (or the extra_ids sentinels)
+        specials: list = []
+        for key, t in sorted((cfg.get("added_tokens_decoder") or {}).items(), key=lambda kv: int(kv[0])):
+            if isinstance(t, dict) and t.get("content"):
+                specials.append(AddedToken(t["content"], single_word=bool(t.get("single_word", False)),
+                                           lstrip=bool(t.get("lstrip", False)), rstrip=bool(t.get("rstrip", False)),
+                                           normalized=bool(t.get("normalized", False)),
+                                           special=bool(t.get("special", False))))
+        names = {}
+        for key, default in (("eos_token", cls._eos), ("unk_token", cls._unk), ("pad_token", cls._pad)):
+            names[key] = _token_text(cfg.get(key)) or _token_text(smap.get(key)) or default
+        given = cfg.get("additional_special_tokens")
+        if given is None:
+            given = smap.get("additional_special_tokens")
+        extra_tokens = [t for t in (_token_text(x) for x in (given or [])) if t]
+        if not any("<extra_id_" in t for t in extra_tokens):
+            extra_tokens += [f"<extra_id_{i}>" for i in range(extra)]
+        seen = {str(t.content) for t in specials}
+        for t in [names["eos_token"], names["unk_token"], names["pad_token"], *extra_tokens]:
+            if t and t not in seen:
+                specials.append(AddedToken(t, special=True, normalized=False))
+                seen.add(t)
+        if specials:
+            backend.add_tokens(specials)
+        out = cls(backend, clean_up_tokenization_spaces=bool(cfg.get("clean_up_tokenization_spaces", False)), path=str(d))
+        out.pad_token_id, out.eos_token_id, out.unk_token_id = (
+            backend.token_to_id(names[k]) if backend.token_to_id(names[k]) is not None else dflt
+            for k, dflt in (("pad_token", 0), ("eos_token", 1), ("unk_token", 2)))
+        return out
 
     def __reduce__(self):
         if self.path is None:
-            raise TypeError("this T5Tokenizer was built by hand, not from a directory")
+            raise TypeError("this T5Tokenizer was built from a tokenizers object, not from a directory")
         return (T5Tokenizer.from_pretrained, (self.path,))
+
+    @property
+    def backend(self):
+        """The `tokenizers.Tokenizer` that does the work."""
+        return self._tok
 
     # ---- decoding ----
 
     def __len__(self) -> int:
-        return len(self._pieces)
+        return self._n
 
     @property
     def all_special_ids(self) -> list[int]:
-        return sorted(self._special)
+        return sorted(int(i) for i, t in self._tok.get_added_tokens_decoder().items() if t.special)
 
     def convert_ids_to_tokens(self, ids) -> list[str | None]:
-        n = len(self._pieces)
-        return [self._pieces[i] if 0 <= i < n else None for i in (int(x) for x in ids)]
+        return [self._tok.id_to_token(i) if 0 <= i <= _MAX_ID else None for i in (int(x) for x in ids)]
+
+    @staticmethod
+    def _rows(sequences) -> list[list[int]]:
+        out = []
+        for s in sequences:
+            a = np.asarray(s)
+            if a.ndim != 1 or (a.size and a.dtype.kind not in "iu"):
+                raise TypeError(f"token ids: expected a sequence of integers, got {np.asarray(s).dtype} of shape {a.shape}")
+            a = a.astype(np.int64, copy=False)
+            out.append(a[(a >= 0) & (a <= _MAX_ID)].tolist())
+        return out
+
+    def _finish(self, texts: list[str], clean_up_tokenization_spaces: bool | None) -> list[str]:
+        clean = self.clean_up_tokenization_spaces if clean_up_tokenization_spaces is None else clean_up_tokenization_spaces
+        return [clean_up_tokenization(t) for t in texts] if clean else texts
 
     def decode(self, ids, skip_special_tokens: bool = False, clean_up_tokenization_spaces: bool | None = None) -> str:
-        pieces, special, n = self._pieces, self._special, len(self._pieces)
-        tokens = []
-        for i in ids:
-            i = int(i)
-            if not 0 <= i < n or pieces[i] is None or (skip_special_tokens and i in special):
-                continue
-            tokens.append(pieces[i])
-        if not tokens:
-            text = ""
-        elif self.prepend_scheme == "never":
-            text = "".join(tokens).replace(_REPLACEMENT, " ")
-        else:
-            text = tokens[0].replace(_REPLACEMENT, "") + "".join(tokens[1:]).replace(_REPLACEMENT, " ")
-        clean = self.clean_up_tokenization_spaces if clean_up_tokenization_spaces is None else clean_up_tokenization_spaces
-        return clean_up_tokenization(text) if clean else text
+        return self.batch_decode([ids], skip_special_tokens, clean_up_tokenization_spaces)[0]
 
     def batch_decode(self, sequences, skip_special_tokens: bool = False,
                      clean_up_tokenization_spaces: bool | None = None) -> list[str]:
-        if isinstance(sequences, np.ndarray) or hasattr(sequences, "__array__"):
-            sequences = np.asarray(sequences).tolist()
-        return [self.decode(s, skip_special_tokens, clean_up_tokenization_spaces) for s in sequences]
+        rows = self._rows(sequences)
+        return self._finish(self._tok.decode_batch(rows, skip_special_tokens=bool(skip_special_tokens)),
+                            clean_up_tokenization_spaces)
 
     # ---- encoding ----
 
-    def _processor(self):
-        if self._spm is None:
-            if self._spm_path is None:
-                raise NotImplementedError(f"{self.path}: encoding needs spiece.model, which this directory lacks")
-            import sentencepiece as spm
+    @staticmethod
+    def _check_texts(texts) -> list[str]:
+        if isinstance(texts, str):
+            return [texts]
+        texts = list(texts)
+        for i, t in enumerate(texts):
+            if not isinstance(t, str):
+                raise TypeError(f"texts[{i}]: expected str, got {type(t).__name__}")
+        return texts
 
-            self._spm = spm.SentencePieceProcessor(model_file=self._spm_path)
-        return self._spm
+    def _encode_rows(self, texts: list[str], max_length: int | None, add_special_tokens: bool) -> list[list[int]]:
+        if max_length is not None and (isinstance(max_length, bool) or int(max_length) < 0):
+            raise ValueError(f"max_length: expected a non-negative integer or None, got {max_length!r}")
+        rows = [e.ids for e in self._tok.encode_batch(texts, add_special_tokens=bool(add_special_tokens))]
+        if max_length is None:
+            return rows
+        n = int(max_length)
+        if add_special_tokens:
+            # truncation keeps the appended </s>, as the backend's truncation does
+            return [r if len(r) <= n else (r[: max(n - 1, 0)] + [self.eos_token_id] if n > 0 else []) for r in rows]
+        return [r[:n] for r in rows]
 
     def encode(self, text: str, max_length: int | None = None, add_special_tokens: bool = True) -> list[int]:
         """Token ids of one text (with the closing </s>), at most max_length of them."""
         if not isinstance(text, str):
             raise TypeError(f"text: expected str, got {type(text).__name__}")
-        sp = self._processor()
-        ids: list[int] = []
-        pos = 0
-        parts = list(self._special_re.finditer(text)) if self._special_re else []
-        for m in parts + [None]:
-            end = m.start() if m else len(text)
-            seg = text[pos:end]
-            if seg.strip():
-                ids.extend(sp.encode(seg))
-            if m:
-                ids.append(self._special_by_text[m.group(0)])
-                pos = m.end()
-        if add_special_tokens:
-            if max_length is not None:
-                ids = ids[: max(int(max_length) - 1, 0)]
-            ids.append(self.eos_token_id)
-        elif max_length is not None:
-            ids = ids[: int(max_length)]
-        return ids
+        return self._encode_rows([text], max_length, add_special_tokens)[0]
 
     def encode_ragged(self, texts, max_length: int | None = None, add_special_tokens: bool = True):
         """(ids int32 [total], offsets int64 [N + 1]): every text's ids back to back."""
-        rows = [self.encode(t, max_length, add_special_tokens) for t in texts]
+        rows = self._encode_rows(self._check_texts(texts), max_length, add_special_tokens)
         offsets = np.zeros(len(rows) + 1, dtype=np.int64)
         np.cumsum([len(r) for r in rows], out=offsets[1:])
         flat = np.fromiter((i for r in rows for i in r), dtype=np.int32, count=int(offsets[-1]))
@@ -277,9 +265,7 @@ class T5Tokenizer:
     def __call__(self, texts, max_length: int, padding_to_max_length: bool = True):
         """(input_ids int32 [N, T], attention_mask int32 [N, T]) with truncation at max_length;
         T = max_length when padding_to_max_length, else the longest row."""
-        if isinstance(texts, str):
-            texts = [texts]
-        rows = [self.encode(t, max_length) for t in texts]
+        rows = self._encode_rows(self._check_texts(texts), max_length, True)
         T = int(max_length) if padding_to_max_length else max((len(r) for r in rows), default=0)
         ids = np.full((len(rows), T), self.pad_token_id, dtype=np.int32)
         mask = np.zeros((len(rows), T), dtype=np.int32)
@@ -289,4 +275,4 @@ class T5Tokenizer:
         return ids, mask
 
     def __repr__(self) -> str:
-        return f"T5Tokenizer(vocab={len(self._pieces)}, special={len(self._special)}, path={self.path!r})"
+        return f"T5Tokenizer(vocab={self._n}, special={len(self.all_special_ids)}, path={self.path!r})"

@@ -7,13 +7,13 @@ and shapes the output like transformers does.
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
 
+from ._jsonfile import read_json
 from . import _core
 
 __all__ = ["WordPieceTokenizer"]
@@ -45,11 +45,6 @@ def _token_text(tok) -> str:
     return tok
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON ({e})") from None
 
 
 def _check_texts(texts, name: str = "texts") -> list:
@@ -149,8 +144,8 @@ class WordPieceTokenizer:
         d = Path(path)
         if not d.is_dir():
             raise FileNotFoundError(f"{d}: tokenizer directory not found")
-        tcfg = _read_json(d / "tokenizer_config.json") if (d / "tokenizer_config.json").is_file() else {}
-        smap = _read_json(d / "special_tokens_map.json") if (d / "special_tokens_map.json").is_file() else {}
+        tcfg = read_json(d / "tokenizer_config.json") if (d / "tokenizer_config.json").is_file() else {}
+        smap = read_json(d / "special_tokens_map.json") if (d / "special_tokens_map.json").is_file() else {}
         tokens = dict(_DEFAULT_SPECIALS)
         for src in (tcfg, smap):
             for k in tokens:
@@ -179,7 +174,7 @@ class WordPieceTokenizer:
 
     @classmethod
     def _from_tokenizer_json(cls, path: Path, tokens: dict, extra: list, model_max_length):
-        spec = _read_json(path)
+        spec = read_json(path)
         model = spec.get("model") or {}
         if model.get("type") != "WordPiece":
             raise NotImplementedError(f"{path}: model type {model.get('type')!r} is not WordPiece")
