@@ -30,6 +30,7 @@ from .t5 import T5Config, T5Model  # noqa: E402
 from .tokenizers import WordPieceTokenizer  # noqa: E402
 from .t5_tokenizer import T5Tokenizer  # noqa: E402
 from . import gtr as _gtr  # noqa: E402,F401  (registers the GTR embedder recipe)
+from ._cancel import CancelToken, Cancelled  # noqa: E402
 from .models import Corrector, MissingModelFilesError  # noqa: E402
 from .api import (  # noqa: E402
     Search,
@@ -60,6 +61,8 @@ def __dir__():
 
 __all__ = [
     "BertModel",
+    "CancelToken",
+    "Cancelled",
     "Corrector",
     "Embedder",
     "MissingModelFilesError",

@@ -24,6 +24,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from . import _core
+from ._cancel import CancelToken, cancel_scope  # noqa: F401  (CancelToken: annotations)
 from .models import Corrector, load_corrector, load_pretrained_corrector, load_pretrained_inverter
 
 __all__ = [
@@ -188,7 +189,16 @@ def _run(
     search=None,
     on_round=None,
     timings: dict | None = None,
+    cancel=None,
 ):
+    with cancel_scope(cancel):
+        return _run_in_scope(embeddings, corrector, num_steps, sequence_beam_width, keep_best=keep_best,
+                             stop_at_cosine=stop_at_cosine, progress=progress, callback=callback,
+                             batch_size=batch_size, search=search, on_round=on_round, timings=timings)
+
+
+def _run_in_scope(embeddings, corrector, num_steps, sequence_beam_width, *, keep_best, stop_at_cosine, progress,
+                  callback, batch_size, search, on_round, timings):
     corrector = _check_corrector(corrector)
     if num_steps is not None and not corrector.has_corrector:
         raise ValueError(
@@ -250,6 +260,7 @@ def invert_embeddings(
     callback: Callable[[int, list, np.ndarray], None] | None = None,
     batch_size: int | None = None,
     search: "bool | Search | dict | None" = None,
+    cancel: "CancelToken | None" = None,
 ) -> list[str]:
     """Texts whose embeddings approximate `embeddings` ([B, D] or [D]), as vec2text does.
 
@@ -259,7 +270,9 @@ def invert_embeddings(
         inverter's hypothesis (round 0) and each correction round, with every example's current
         best hypothesis and its cosine. batch_size: examples per decoder batch. search: True or
         a Search: more candidates per round, the best hypothesis kept, then local token edits
-        accepted while the cosine rises (see Search); None keeps vec2text's results.
+        accepted while the cosine rises (see Search); None keeps vec2text's results. cancel: a
+        vec2text_c.CancelToken; its cancel(), from any thread, stops the call, which raises
+        vec2text_c.Cancelled (Ctrl-C reaches only calls on the main thread).
     """
     num_steps, sequence_beam_width = _check_steps(num_steps, sequence_beam_width)
     return _run(
@@ -273,6 +286,7 @@ def invert_embeddings(
         callback=callback,
         batch_size=batch_size,
         search=search,
+        cancel=cancel,
     )
 
 
@@ -301,8 +315,9 @@ def invert_strings(
     """Embed `strings` (at most 128 embedder tokens each, as the reference does) and invert them."""
     corrector = _check_corrector(corrector)
     strings = _check_strings(strings)
-    embeddings = corrector.embed(strings, MAX_LENGTH)
-    return invert_embeddings(embeddings, corrector, num_steps, sequence_beam_width, **options)
+    with cancel_scope(options.pop("cancel", None)):  # the embedding and the inversion
+        embeddings = corrector.embed(strings, MAX_LENGTH)
+        return invert_embeddings(embeddings, corrector, num_steps, sequence_beam_width, **options)
 
 
 def invert_embeddings_and_return_hypotheses(

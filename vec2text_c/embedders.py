@@ -25,6 +25,7 @@ from typing import Callable
 
 import numpy as np
 
+from ._cancel import cancel_scope
 from ._jsonfile import read_json
 from .bert import BertModel
 from .tokenizers import WordPieceTokenizer, _check_texts
@@ -113,9 +114,14 @@ class Embedder:
             raise ValueError(f"max_length: expected 2 <= max_length <= {limit} (the model's positions), got {max_length}")
         return int(max_length)
 
-    def encode(self, texts, batch_size: int = 32, max_length: int | None = None) -> np.ndarray:
+    def encode(self, texts, batch_size: int = 32, max_length: int | None = None, *, cancel=None) -> np.ndarray:
         """Embed `texts` (a list of str; a single str gives one row) -> float32 [N, dim].
-        Each text is cut to `max_length` tokens (default: max_seq_length)."""
+        Each text is cut to `max_length` tokens (default: max_seq_length). cancel: a
+        vec2text_c.CancelToken whose cancel(), from any thread, stops the call (Cancelled)."""
+        with cancel_scope(cancel):
+            return self._encode(texts, batch_size, max_length)
+
+    def _encode(self, texts, batch_size, max_length) -> np.ndarray:
         texts = _check_texts(texts)
         if not texts:
             raise ValueError("texts: expected at least one text, got an empty list")

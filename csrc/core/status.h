@@ -17,7 +17,8 @@ typedef enum v2t_status {
     V2T_ERR_MISSING,     /* a tensor the config needs is absent       -> KeyError-like ValueError */
     V2T_ERR_UNSUPPORTED, /* valid request we do not implement         -> NotImplementedError */
     V2T_ERR_BACKEND,     /* oneDNN reported an error                  -> RuntimeError */
-    V2T_ERR_INTERRUPTED  /* a signal arrived during a long call       -> KeyboardInterrupt */
+    V2T_ERR_INTERRUPTED, /* a signal arrived during a long call       -> KeyboardInterrupt */
+    V2T_ERR_CANCELLED    /* the call's cancel flag was raised         -> vec2text_c.Cancelled */
 } v2t_status;
 
 /* Record a printf-style message for the current thread and return `code`. */

@@ -16,6 +16,7 @@ PyObject *v2t_py_raise(v2t_status s)
     case V2T_ERR_TYPE: exc = PyExc_TypeError; break;
     case V2T_ERR_UNSUPPORTED: exc = PyExc_NotImplementedError; break;
     case V2T_ERR_BACKEND: exc = PyExc_RuntimeError; break;
+    case V2T_ERR_CANCELLED: exc = v2t_py_Cancelled ? v2t_py_Cancelled : PyExc_RuntimeError; break;
     case V2T_ERR_INTERRUPTED:
         if (!PyErr_Occurred())
             PyErr_SetNone(PyExc_KeyboardInterrupt);

@@ -28,6 +28,7 @@ PyMODINIT_FUNC PyInit__core(void)
     if (!m)
         return NULL;
     static int (*const inits[])(PyObject *) = {
+        v2t_py_init_cancel,
         v2t_py_init_safetensors,
         v2t_py_init_kernels,
         v2t_py_init_t5,

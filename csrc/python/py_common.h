@@ -21,6 +21,9 @@
 /* Set a Python exception for a failed core status (message from v2t_last_error). Returns NULL. */
 PyObject *v2t_py_raise(v2t_status s);
 
+/* vec2text_c.Cancelled (py_cancel.c), raised for V2T_ERR_CANCELLED. */
+extern PyObject *v2t_py_Cancelled;
+
 /* Convert `obj` (ndarray, torch tensor, anything with __array__ or a nested sequence) into a
  * new reference to a C-contiguous float32 array with ndim in [min_ndim, max_ndim]. Any real
  * floating dtype is accepted (and cast); integers, bools, complex and objects raise TypeError.
@@ -37,6 +40,7 @@ int v2t_py_check_finite(PyArrayObject *a, const char *name);
 const char *v2t_py_shape_str(PyArrayObject *a);
 
 /* Registration hooks, one per binding file (return 0 on success, -1 with an exception). */
+int v2t_py_init_cancel(PyObject *m);
 int v2t_py_init_safetensors(PyObject *m);
 int v2t_py_init_kernels(PyObject *m);
 int v2t_py_init_t5(PyObject *m);
