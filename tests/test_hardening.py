@@ -227,3 +227,80 @@ def test_damaged_safetensors_layouts_are_refused_as_the_reference_does(tmp_path,
         _core.SafeTensors(str(bad))
     with pytest.raises((SafetensorError, Exception)):
         load_file(str(bad))
+
+
+def test_a_weights_file_truncated_while_open_is_an_error_not_sigbus(tmp_path):
+    """A SafeTensors view used to map the file: truncating it under the view gave SIGBUS on the
+    next read. Reads now go through the open file and a short one names the file."""
+    import numpy as np
+
+    from vec2text_c import _core
+    from vec2text_c._safetensors_io import save_file
+
+    p = tmp_path / "w.safetensors"
+    big = np.arange(1 << 16, dtype=np.float32)
+    save_file({"a": big, "b": big.astype(np.float16), "c": np.arange(8, dtype=np.int64)}, str(p))
+    view = _core.SafeTensors(str(p))
+    np.testing.assert_array_equal(view.get("a"), big)
+    with open(p, "r+b") as f:
+        f.truncate(64)
+    for name in ("a", "b", "c"):
+        with pytest.raises(FileNotFoundError, match=r"w.safetensors: the file ends before the bytes of '?" + name):
+            view.get(name)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_nan_or_inf_weights_are_refused_at_load(tiny_t5, tmp_path, bad):
+    import shutil
+
+    import numpy as np
+    from safetensors.numpy import load_file, save_file
+
+    d = tmp_path / "t5"
+    shutil.copytree(tiny_t5, d)
+    w = load_file(str(d / "model.safetensors"))
+    name = "decoder.block.1.layer.2.DenseReluDense.wo.weight"
+    w[name][3, 5] = bad
+    save_file(w, str(d / "model.safetensors"), metadata={"format": "pt"})
+    kind = "NaN" if np.isnan(bad) else "Inf"
+    with pytest.raises(ValueError, match=rf"tensor '{name}' holds {kind} at element {3 * w[name].shape[1] + 5}"):
+        T5Model.from_pretrained(d)
+
+
+def test_huge_finite_embeddings_are_named(minilm_pair):
+    import numpy as np
+
+    import vec2text_c
+
+    c = vec2text_c.load_corrector(*minilm_pair)
+    E = np.zeros((2, c.dim), dtype=np.float32)
+    E[1, 7] = 3e38
+    with pytest.raises(ValueError, match=r"embeddings: expected the values of an embedding \(\|x\| <= 1e\+06\), "
+                                         r"found 3e\+38 at \[1, 7\]"):
+        vec2text_c.invert_embeddings(E, c)
+
+
+def test_an_explicit_batch_size_past_the_memory_budget_warns(minilm_pair):
+    import warnings
+
+    import numpy as np
+
+    import vec2text_c
+    from vec2text_c import _core
+
+    c = vec2text_c.load_corrector(*minilm_pair)
+    E = c.embed(["a man is playing a guitar", "two dogs run"] * 8, 32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        want = vec2text_c.invert_embeddings(E, c, num_steps=1, sequence_beam_width=2, batch_size=4)
+    # the same call with a budget of a few bytes: obeyed, with a warning that says so
+    args = (c.inverter, c.corrector, E, c.embed_ids)
+    kw = dict(num_steps=1, sequence_beam_width=2, max_length=128, hypothesis_max_length=c.max_seq_length, batch_size=4)
+    with pytest.warns(RuntimeWarning, match=r"batch_size=4 needs about .* GiB of decoder state per batch, above the "
+                                            r"0\.0 GiB budget that batch_size=None keeps to"):
+        ids, lengths, _ = _core.invert(*args, memory_budget=1000, **kw)
+    assert [c.tokenizer.decode(r[:n], skip_special_tokens=True) for r, n in zip(ids.tolist(), lengths.tolist())] == want
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _core.invert(*args, memory_budget=1000, **dict(kw, batch_size=0))  # automatic: no warning
+    np.testing.assert_array_equal(ids, _core.invert(*args, **kw)[0])

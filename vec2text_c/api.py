@@ -49,6 +49,11 @@ def _check_corrector(corrector) -> Corrector:
     return corrector
 
 
+# No embedder gives values anywhere near this; past it the float32 activations of the
+# embedding transform overflow and the decoder sees NaN.
+_MAX_ABS = 1e6
+
+
 def _as_embeddings(embeddings, corrector: Corrector) -> np.ndarray:
     """[B, D] float32 C-contiguous from NumPy / torch / __array__ input; 1-D -> one row."""
     x = embeddings
@@ -82,6 +87,11 @@ def _as_embeddings(embeddings, corrector: Corrector) -> np.ndarray:
         i, j = (int(v) for v in np.argwhere(bad)[0])
         kind = "NaN" if np.isnan(a[i, j]) else "Inf"
         raise ValueError(f"embeddings: expected finite values, found {kind} at [{i}, {j}]")
+    big = np.abs(a) > _MAX_ABS
+    if big.any():
+        i, j = (int(v) for v in np.argwhere(big)[0])
+        raise ValueError(f"embeddings: expected the values of an embedding (|x| <= {_MAX_ABS:g}), found {a[i, j]:g} "
+                         f"at [{i}, {j}]: the decoder's arithmetic would overflow")
     return a
 
 

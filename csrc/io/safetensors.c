@@ -4,8 +4,8 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -172,7 +172,7 @@ static v2t_status parse_header(v2t_st *st, const char *text, size_t len)
     }
     V2T_TRY(v2t_json_finish(&j));
 
-    uint64_t data_size = st->map_size - st->data_offset;
+    uint64_t data_size = st->file_size - st->data_offset;
     for (int i = 0; i < st->num_tensors; i++)
         V2T_TRY(check_entry(st->path, &st->tensors[i], data_size));
 
@@ -215,8 +215,29 @@ static v2t_status parse_header(v2t_st *st, const char *text, size_t len)
         return v2t_fail(V2T_ERR_FORMAT, "%s: %llu bytes of data but no tensors in the header", st->path,
                         (unsigned long long)data_size);
     }
-    for (int i = 0; i < st->num_tensors; i++)
-        st->tensors[i].data = (const char *)st->map + st->data_offset + st->tensors[i].begin;
+    return V2T_OK;
+}
+
+/* n bytes at file offset `off`; a short file (truncated after opening) is an error. */
+static v2t_status read_at(const v2t_st *st, void *dst, size_t n, uint64_t off, const char *what)
+{
+    char *p = dst;
+    while (n > 0) {
+        size_t want = n > ((size_t)1 << 30) ? ((size_t)1 << 30) : n;
+        ssize_t r = pread(st->fd, p, want, (off_t)off);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return v2t_fail(V2T_ERR_IO, "%s: reading %s failed: %s", st->path, what, strerror(errno));
+        }
+        if (r == 0)
+            return v2t_fail(V2T_ERR_IO,
+                            "%s: the file ends before the bytes of %s (it was %llu bytes when opened: truncated or "
+                            "rewritten since)", st->path, what, (unsigned long long)st->file_size);
+        p += r;
+        n -= (size_t)r;
+        off += (uint64_t)r;
+    }
     return V2T_OK;
 }
 
@@ -225,6 +246,7 @@ v2t_status v2t_st_open(const char *path, v2t_st **out)
     *out = NULL;
     v2t_st *st;
     V2T_TRY(v2t_calloc((void **)&st, sizeof *st, "safetensors handle"));
+    st->fd = -1;
     v2t_status s = V2T_OK;
     int fd = -1;
     size_t plen = strlen(path);
@@ -248,25 +270,20 @@ v2t_status v2t_st_open(const char *path, v2t_st **out)
                      path, (long long)sb.st_size);
         goto fail;
     }
-    st->map_size = (size_t)sb.st_size;
-    st->map = mmap(NULL, st->map_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (st->map == MAP_FAILED) {
-        st->map = NULL;
-        s = v2t_fail(V2T_ERR_IO, "%s: mmap failed: %s", path, strerror(errno));
-        goto fail;
-    }
-    close(fd);
+    st->file_size = (uint64_t)sb.st_size;
+    st->fd = fd;
     fd = -1;
 
-    const unsigned char *b = st->map;
+    unsigned char b[8];
+    V2T_CHECK(s, read_at(st, b, 8, 0, "the header length"), fail);
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--)
         hlen = (hlen << 8) | b[i];
-    if (hlen > st->map_size - 8) {
+    if (hlen > st->file_size - 8) {
         s = v2t_fail(V2T_ERR_FORMAT,
-                     "%s: header length %llu (bytes 0-7) runs past the end of the %zu-byte file (truncated or not "
+                     "%s: header length %llu (bytes 0-7) runs past the end of the %llu-byte file (truncated or not "
                      "a safetensors file)",
-                     path, (unsigned long long)hlen, st->map_size);
+                     path, (unsigned long long)hlen, (unsigned long long)st->file_size);
         goto fail;
     }
     if (hlen > V2T_ST_MAX_HEADER) {
@@ -275,7 +292,14 @@ v2t_status v2t_st_open(const char *path, v2t_st **out)
         goto fail;
     }
     st->data_offset = 8 + (size_t)hlen;
-    V2T_CHECK(s, parse_header(st, (const char *)b + 8, (size_t)hlen), fail);
+    char *header = NULL;
+    V2T_CHECK(s, v2t_alloc((void **)&header, (size_t)hlen + 1, "safetensors header"), fail);
+    s = read_at(st, header, (size_t)hlen, 8, "the header");
+    if (s == V2T_OK)
+        s = parse_header(st, header, (size_t)hlen);
+    v2t_free(header);
+    if (s != V2T_OK)
+        goto fail;
     *out = st;
     return V2T_OK;
 fail:
@@ -289,8 +313,8 @@ void v2t_st_close(v2t_st *st)
 {
     if (!st)
         return;
-    if (st->map)
-        munmap(st->map, st->map_size);
+    if (st->fd >= 0)
+        close(st->fd);
     v2t_free(st->tensors);
     v2t_free(st->path);
     v2t_free(st);
@@ -329,33 +353,54 @@ v2t_status v2t_st_read_f32(const v2t_st *st, const v2t_st_tensor *t, int ndim, c
                         t->name, got, want);
     }
     int64_t n = v2t_st_numel(t);
+    const uint64_t base = st->data_offset + t->begin;
     switch (t->dtype) {
     case V2T_ST_F32:
-        memcpy(out, t->data, (size_t)n * 4);
-        break;
+        return read_at(st, out, (size_t)n * 4, base, t->name);
     case V2T_ST_BF16:
-    case V2T_ST_F16: {
-        const unsigned char *p = t->data;
-        int bf = t->dtype == V2T_ST_BF16;
-        for (int64_t i = 0; i < n; i++) {
-            uint16_t h = (uint16_t)(p[2 * i] | (p[2 * i + 1] << 8));
-            out[i] = bf ? v2t_bf16_to_f32(h) : v2t_f16_to_f32(h);
-        }
-        break;
-    }
+    case V2T_ST_F16:
     case V2T_ST_F64: {
-        const unsigned char *p = t->data;
-        for (int64_t i = 0; i < n; i++) {
-            double d;
-            memcpy(&d, p + 8 * i, 8);
-            out[i] = (float)d;
+        /* read in slices through a small buffer, converting each */
+        const size_t es = dtype_sizes[t->dtype];
+        enum { SLICE = 16384 };
+        unsigned char *buf;
+        V2T_TRY(v2t_alloc((void **)&buf, SLICE * es, "tensor read buffer"));
+        v2t_status s = V2T_OK;
+        for (int64_t i0 = 0; i0 < n && s == V2T_OK; i0 += SLICE) {
+            const int64_t m = n - i0 < SLICE ? n - i0 : SLICE;
+            s = read_at(st, buf, (size_t)m * es, base + (uint64_t)i0 * es, t->name);
+            for (int64_t i = 0; s == V2T_OK && i < m; i++) {
+                if (t->dtype == V2T_ST_F64) {
+                    double d;
+                    memcpy(&d, buf + 8 * i, 8);
+                    out[i0 + i] = (float)d;
+                } else {
+                    uint16_t h = (uint16_t)(buf[2 * i] | (buf[2 * i + 1] << 8));
+                    out[i0 + i] = t->dtype == V2T_ST_BF16 ? v2t_bf16_to_f32(h) : v2t_f16_to_f32(h);
+                }
+            }
         }
-        break;
+        v2t_free(buf);
+        return s;
     }
     default:
         return v2t_fail(V2T_ERR_FORMAT, "%s: tensor '%s' has dtype %s; a floating dtype (F32, F16, BF16) is needed",
                         st->path, t->name, dtype_names[t->dtype]);
     }
+}
+
+v2t_status v2t_st_read_raw(const v2t_st *st, const v2t_st_tensor *t, void *out)
+{
+    return read_at(st, out, (size_t)(t->end - t->begin), st->data_offset + t->begin, t->name);
+}
+
+v2t_status v2t_st_check_finite(const v2t_st *st, const v2t_st_tensor *t, const float *v, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(v[i]))
+            return v2t_fail(V2T_ERR_FORMAT, "%s: tensor '%s' holds %s at element %lld; the weights must be finite "
+                            "(a damaged or diverged checkpoint)", st->path, t->name, isnan(v[i]) ? "NaN" : "Inf",
+                            (long long)i);
     return V2T_OK;
 }
 
@@ -371,6 +416,8 @@ v2t_status v2t_st_load_f32(const v2t_st *st, const char *name, int ndim, const i
     float *buf;
     V2T_TRY(v2t_alloc((void **)&buf, (size_t)n * sizeof(float), name));
     v2t_status s = v2t_st_read_f32(st, t, ndim, shape, buf);
+    if (s == V2T_OK)
+        s = v2t_st_check_finite(st, t, buf, n);
     if (s != V2T_OK) {
         v2t_free(buf);
         return s;

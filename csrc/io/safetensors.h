@@ -1,9 +1,11 @@
-/* A validated, memory-mapped safetensors file.
+/* A validated safetensors file, read with pread (never mapped).
  *
  * Layout: u64 little-endian header length N, N bytes of JSON, then the data section.
  * v2t_st_open checks everything before any tensor is used: header length within the file,
  * well-formed JSON, known dtypes, shape products matching byte ranges, ranges inside the
- * data section and not overlapping. Tensors are views into the mapping until closed.
+ * data section and not overlapping. Tensor bytes are read from the open file when asked for:
+ * a file truncated or rewritten after it was opened gives an error naming it, never SIGBUS (a
+ * mapping would fault on the missing pages).
  */
 #ifndef V2T_IO_SAFETENSORS_H
 #define V2T_IO_SAFETENSORS_H
@@ -28,13 +30,12 @@ typedef struct v2t_st_tensor {
     int ndim;
     int64_t shape[V2T_MAX_NDIM];
     uint64_t begin, end;  /* byte range relative to the data section */
-    const void *data;     /* points into the mapping */
 } v2t_st_tensor;
 
 typedef struct v2t_st {
     char *path;
-    void *map;
-    size_t map_size;
+    int fd;               /* open until v2t_st_close */
+    uint64_t file_size;   /* at open */
     size_t data_offset;   /* 8 + header length */
     int num_tensors;
     v2t_st_tensor *tensors; /* sorted by name */
@@ -56,7 +57,14 @@ int64_t v2t_st_numel(const v2t_st_tensor *t);
 v2t_status v2t_st_read_f32(const v2t_st *st, const v2t_st_tensor *t, int ndim, const int64_t *shape,
                            float *out);
 
-/* Find `name` and copy it as f32 into a fresh buffer (caller frees with v2t_free). */
+/* Copy a tensor's bytes as stored (end - begin bytes) into `out`. */
+v2t_status v2t_st_read_raw(const v2t_st *st, const v2t_st_tensor *t, void *out);
+
+/* V2T_OK when all n values are finite; else a message naming the file, tensor and element. */
+v2t_status v2t_st_check_finite(const v2t_st *st, const v2t_st_tensor *t, const float *v, int64_t n);
+
+/* Find `name` and copy it as f32 into a fresh buffer (caller frees with v2t_free); weights must
+ * be finite (a NaN or Inf names the tensor). */
 v2t_status v2t_st_load_f32(const v2t_st *st, const char *name, int ndim, const int64_t *shape,
                            float **out);
 

@@ -23,7 +23,11 @@ static v2t_status read_named(loader *ld, const char *name, int ndim, const int64
     if (!t)
         return v2t_fail(V2T_ERR_MISSING, "%s: checkpoint is missing tensor '%s', which the T5 config needs",
                         ld->st->path, full);
-    return v2t_st_read_f32(ld->st, t, ndim, shape, dst);
+    V2T_TRY(v2t_st_read_f32(ld->st, t, ndim, shape, dst));
+    int64_t n = 1;
+    for (int i = 0; i < ndim; i++)
+        n *= shape[i];
+    return v2t_st_check_finite(ld->st, t, dst, n);
 }
 
 /* read_named with a printf-style name. */

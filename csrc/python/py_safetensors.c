@@ -141,7 +141,11 @@ static PyObject *st_get(PySafeTensors *self, PyObject *name_obj)
             return v2t_py_raise(s);
         }
     } else {
-        memcpy(PyArray_DATA(out), t->data, (size_t)(t->end - t->begin));
+        v2t_status s = v2t_st_read_raw(self->st, t, PyArray_DATA(out));
+        if (s != V2T_OK) {
+            Py_DECREF(out);
+            return v2t_py_raise(s);
+        }
     }
     return (PyObject *)out;
 }

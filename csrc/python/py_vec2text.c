@@ -469,6 +469,21 @@ static PyObject *py_invert(PyObject *self, PyObject *args, PyObject *kwds)
         PyErr_Format(PyExc_ValueError, "max_length: expected 2..%d, got %lld", 1 << 20, (long long)W);
         goto exit;
     }
+    if (chunk > 0) {
+        /* an explicit batch_size is obeyed; say so when it goes past the memory budget that the
+         * automatic choice keeps to */
+        const npy_intp used = chunk < B ? (npy_intp)chunk : B;
+        const double need = (double)used * v2t_loop_bytes_per_example(inv_m->inv, cor, &cfg);
+        if (need > (double)cfg.memory_budget) {
+            char msg[256];
+            snprintf(msg, sizeof msg,
+                     "batch_size=%lld needs about %.1f GiB of decoder state per batch, above the %.1f GiB budget "
+                     "that batch_size=None keeps to; lower it if memory runs short",
+                     chunk, need / (1 << 30), (double)cfg.memory_budget / (1 << 30));
+            if (PyErr_WarnEx(PyExc_RuntimeWarning, msg, 1) < 0)
+                goto exit;
+        }
+    }
     npy_intp d2[2] = {B, W}, d1[1] = {B};
     if (!(ids = (PyArrayObject *)PyArray_SimpleNew(2, d2, NPY_INT32)) ||
         !(lens = (PyArrayObject *)PyArray_SimpleNew(1, d1, NPY_INT64)) ||

@@ -103,24 +103,28 @@ static v2t_status reserve(v2t_buffer *b, int64_t count, size_t elem, const char 
 
 static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 
+double v2t_loop_bytes_per_example(const v2t_inverter *inv, const v2t_corrector *cor, const v2t_loop_config *cfg)
+{
+    const v2t_t5_model *m = (cfg->num_steps >= 0 && cor) ? cor->t5 : inv->t5;
+    const int64_t b = cfg->num_steps >= 0 && cfg->sequence_beam_width > 1 ? cfg->sequence_beam_width : 1;
+    const int64_t nc = cfg->num_steps >= 0 && cfg->candidates > b ? cfg->candidates : b;
+    const int64_t T = max64(cfg->max_length, cfg->hypothesis_max_length);
+    const int64_t layers = m->decoder.num_layers, inner = m->inner, dm = m->cfg.d_model;
+    const int64_t src = (cor ? 4 + 3 * cor->num_repeat_tokens : inv->num_repeat_tokens) + T;
+    /* decoder rows: self-attention cache, logits; hypothesis rows: encoder activations and
+     * cross-attention keys/values */
+    const double dec_row = 4.0 * ((double)layers * T * 2 * inner + 2.0 * m->cfg.vocab_size + 2.0 * T);
+    const double src_row = 4.0 * (double)src * ((double)layers * 2 * inner + 4.0 * dm + m->cfg.d_ff + 3.0 * inner);
+    return (double)(b * nc) * dec_row + (double)b * src_row;
+}
+
 int64_t v2t_loop_chunk(const v2t_inverter *inv, const v2t_corrector *cor, const v2t_loop_config *cfg, int64_t batch)
 {
     if (batch < 1)
         return 1;
     int64_t chunk = cfg->chunk;
     if (chunk <= 0) {
-        const v2t_t5_model *m = (cfg->num_steps >= 0 && cor) ? cor->t5 : inv->t5;
-        const int64_t b = cfg->num_steps >= 0 && cfg->sequence_beam_width > 1 ? cfg->sequence_beam_width : 1;
-        const int64_t nc = cfg->num_steps >= 0 && cfg->candidates > b ? cfg->candidates : b;
-        const int64_t T = max64(cfg->max_length, cfg->hypothesis_max_length);
-        const int64_t layers = m->decoder.num_layers, inner = m->inner, dm = m->cfg.d_model;
-        const int64_t src = (cor ? 4 + 3 * cor->num_repeat_tokens : inv->num_repeat_tokens) + T;
-        /* decoder rows: self-attention cache, logits; hypothesis rows: encoder activations and
-         * cross-attention keys/values */
-        const double dec_row = 4.0 * ((double)layers * T * 2 * inner + 2.0 * m->cfg.vocab_size + 2.0 * T);
-        const double src_row = 4.0 * (double)src * ((double)layers * 2 * inner + 4.0 * dm + m->cfg.d_ff + 3.0 * inner);
-        const double per_example = (double)(b * nc) * dec_row + (double)b * src_row;
-        double fit = (double)cfg->memory_budget / per_example;
+        double fit = (double)cfg->memory_budget / v2t_loop_bytes_per_example(inv, cor, cfg);
         chunk = fit < 1 ? 1 : fit > 512 ? 512 : (int64_t)fit;
     }
     if (chunk >= batch)

@@ -98,6 +98,9 @@ typedef struct v2t_loop_config {
 v2t_loop_config v2t_loop_defaults(void);
 
 /* Examples per chunk for `batch` examples under cfg (balanced chunks). */
+/* About how many bytes of decoder and encoder state one example needs in a round. */
+double v2t_loop_bytes_per_example(const v2t_inverter *inv, const v2t_corrector *cor, const v2t_loop_config *cfg);
+
 int64_t v2t_loop_chunk(const v2t_inverter *inv, const v2t_corrector *cor, const v2t_loop_config *cfg, int64_t batch);
 
 /* targets: [batch, D] -> out_ids: [batch, out_width] (pad after each row), out_lengths: [batch],
