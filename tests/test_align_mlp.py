@@ -116,6 +116,18 @@ def test_progress_bar_and_save_load(rng, tmp_path, capsys):
     np.testing.assert_array_equal(back.transform(X), m.transform(X))
     assert back.history == m.history and back.widths == [8, 16, 16, 8]
     assert isinstance(align.load(tmp_path / "mlp"), align.MLP)
+    # a saved d_out (or d_in) that disagrees with the layer widths is refused, not used
+    import json
+
+    cfg_path = tmp_path / "mlp" / "aligner.json"
+    cfg = json.loads(cfg_path.read_text())
+    for key, value in (("d_out", 9), ("d_in", 4)):
+        bad = json.loads(json.dumps(cfg))
+        bad["state"][key] = value
+        cfg_path.write_text(json.dumps(bad))
+        with pytest.raises(ValueError, match=rf"aligner widths \[8, 16, 16, 8\]: expected to run from d_in "
+                                             rf"{bad['state']['d_in']} to d_out {bad['state']['d_out']}"):
+            align.MLP.load(tmp_path / "mlp")
 
 
 def test_bad_input(rng):

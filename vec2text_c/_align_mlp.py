@@ -92,6 +92,9 @@ class MLP(Aligner):
 
     def _restore(self, state: dict[str, Any], tensors: dict[str, np.ndarray]) -> None:
         self.widths = [int(w) for w in state["widths"]]
+        if len(self.widths) < 2 or self.widths[0] != self.d_in or self.widths[-1] != self.d_out:
+            raise ValueError(f"aligner widths {self.widths}: expected to run from d_in {self.d_in} to d_out "
+                             f"{self.d_out} (the saved state disagrees with itself)")
         self.history = list(state.get("history", []))
         self.best_epoch = state.get("best_epoch")
         parts = []
