@@ -271,6 +271,67 @@ def gate(workdir: str | Path, n: int = 200, batch: int = 100):
     return fn
 
 
+def corrector_gate(workdir: str | Path, n: int = 200, batch: int = 100):
+    """The corrector's gate: a function model -> {"gate_cosine", "gate_bow_f1", "gate_start_cosine"}
+    that corrects the inverter's greedy hypotheses of the first `n` validation texts once
+    (greedy, as one correction round with beam width 1), embeds the results with the embedder on
+    the C core and measures the mean cosine to the targets and the bag-of-words F1;
+    gate_start_cosine is the hypotheses' own cosine, so the gain of a round is their difference."""
+    import re
+
+    import torch
+
+    from ..embedders import load_embedder
+    from ..t5_tokenizer import T5Tokenizer
+
+    w = Path(workdir)
+    info = _info(w)
+    L = int(info["shape"]["max_seq_length"])
+    h = np.load(w / "data" / "hypotheses.npz")
+    k0 = int(h["n_train"])
+    rows, hyp, hemb = h["rows"][k0:k0 + n], h["ids"][k0:k0 + n], h["embeddings"][k0:k0 + n]
+    if not len(rows):
+        raise ValueError(f"{w / 'data' / 'hypotheses.npz'}: no validation hypotheses for the corrector's gate")
+    target = np.asarray(np.load(w / "data" / "embeddings.npy", mmap_mode="r")[rows], dtype=np.float32)
+    texts = load_texts(w / "data" / "val.txt")
+    texts = [texts[int(r) - info["n_train"]] for r in rows]
+    tok = T5Tokenizer.from_pretrained(w / "t5")
+    emb = load_embedder(info["embedder"])
+    words = re.compile(r"\w+")
+
+    def cosines(a, b):
+        return (a * b).sum(1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-8)
+
+    def f1(a, b):
+        a, b = set(words.findall(a.lower())), set(words.findall(b.lower()))
+        if not a or not b:
+            return float(a == b)
+        k = len(a & b)
+        return 0.0 if k == 0 else 2 * k / (len(a) + len(b))
+
+    start = float(cosines(hemb, target).mean())
+
+    def fn(m) -> dict:
+        dev = _on(m)
+        out = []
+        for i in range(0, len(rows), batch):
+            hl = int(max(1, ((hyp[i:i + batch] != 0).sum(1) + 1).max()))
+            x, mask = m.encoder_inputs(torch.from_numpy(target[i:i + batch]).to(dev),
+                                       torch.from_numpy(hemb[i:i + batch]).to(dev),
+                                       torch.from_numpy(hyp[i:i + batch, :hl].astype(np.int64)).to(dev))
+            ids = m.encoder_decoder.generate(inputs_embeds=x, attention_mask=mask, max_length=L, do_sample=False,
+                                             num_beams=1)
+            out += tok.batch_decode(ids.cpu().numpy(), skip_special_tokens=True)
+        got = emb.encode(out, batch_size=256, max_length=L)
+        r = {"gate_cosine": float(cosines(got, target).mean()),
+             "gate_bow_f1": float(np.mean([f1(a, b) for a, b in zip(out, texts)])), "gate_start_cosine": start}
+        _say(f"corrector gate: cosine {start:.3f} -> {r['gate_cosine']:.3f} after one round, bag-of-words F1 "
+             f"{r['gate_bow_f1']:.3f}: {out[0]!r}")
+        return r
+
+    return fn
+
+
 def load_exported(model, folder: str | Path) -> None:
     """Load the weights of an exported checkpoint folder (export's model.safetensors, bf16 or
     fp32) into a training module; the tied embedding aliases come from the shared matrix."""
@@ -428,7 +489,8 @@ def make_hypotheses(workdir: str | Path, n: int | None = None, batch: int = 512,
     np.savez(w / "data" / "hypotheses.npz", rows=rows, ids=hyp, embeddings=hemb, n_train=n_hyp)
 
 
-def train_corrector(workdir: str | Path, settings: TrainSettings = TrainSettings(), *, stop_at: int | None = None) -> list[dict]:
+def train_corrector(workdir: str | Path, settings: TrainSettings = TrainSettings(), *, stop_at: int | None = None,
+                    with_gate: bool = True) -> list[dict]:
     import torch
 
     from .modeling import CorrectorModule
@@ -460,7 +522,8 @@ def train_corrector(workdir: str | Path, settings: TrainSettings = TrainSettings
     def val_fn(m):
         return _batched_val(lambda j: loss_fn(m, n + j), len(rows) - n)
 
-    return fit(model, loss_fn, lengths[rows[:n]], val_fn, settings, w / "runs" / "corrector", stop_at=stop_at)
+    return fit(model, loss_fn, lengths[rows[:n]], val_fn, settings, w / "runs" / "corrector", stop_at=stop_at,
+               gate_fn=corrector_gate(w) if with_gate and len(rows) > n else None)
 
 
 def _config_fields(kind: str, shape: ModelShape, embedder: str, t5_rel: str) -> dict:
