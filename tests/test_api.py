@@ -154,6 +154,58 @@ def test_progress_bar(capsys):
     assert "vec2text_c" in err and "8/8" in err  # 4 examples x (step 0 + 1 round)
 
 
+class _RecordingBar:
+    """Stands in for tqdm: records the total at every update."""
+    made: list = []
+
+    def __init__(self, total=None, **kw):
+        self.total, self.n, self.seen = total, 0, []
+        _RecordingBar.made.append(self)
+
+    def update(self, k):
+        self.n += k
+        self.seen.append((self.n, self.total))
+
+    def close(self):
+        pass
+
+
+def test_progress_bar_total_is_known_before_the_first_round(monkeypatch):
+    import tqdm.auto
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", _RecordingBar)
+    _RecordingBar.made = []
+    c, E = ours(KIND), targets(KIND)[:3]
+    vec2text_c.invert_embeddings(E, c, num_steps=20, sequence_beam_width=2, progress=True)
+    (bar,) = _RecordingBar.made
+    assert bar.seen and all(total == 3 * 21 for _, total in bar.seen)  # 3 examples x (step 0 + 20 rounds)
+    assert bar.seen[-1][0] == 63
+
+
+def test_progress_bars_follow_one_rule_a_bar_when_a_person_watches(monkeypatch, capsys):
+    """progress=None (every default: inversion and the aligners' fit) shows a bar when stderr is
+    a terminal and none otherwise; a non-bool is refused, naming the argument."""
+    import sys
+
+    from vec2text_c import align
+
+    c, E = ours(KIND), targets(KIND)[:2]
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(64, 8)).astype(np.float32), rng.normal(size=(64, 8)).astype(np.float32)
+    vec2text_c.invert_embeddings(E, c, num_steps=1)
+    align.MLP(hidden=8, layers=2, epochs=1).fit(X, Y)
+    assert capsys.readouterr().err == ""  # pytest's stderr is not a terminal
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    vec2text_c.invert_embeddings(E, c, num_steps=1)
+    align.MLP(hidden=8, layers=2, epochs=1).fit(X, Y)
+    err = capsys.readouterr().err
+    assert "vec2text_c" in err and "4/4" in err and "MLP aligner" in err
+    with pytest.raises(TypeError, match="progress: expected True, False or None"):
+        vec2text_c.invert_embeddings(E, c, num_steps=1, progress="yes")
+    with pytest.raises(TypeError, match="progress: expected True, False or None"):
+        align.MLP(progress=1)
+
+
 def test_batch_size_chunks_give_the_same_strings():
     c, E = ours(KIND), targets(KIND)
     want = reference_strings(KIND, E, 1, 4)

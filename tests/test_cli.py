@@ -193,6 +193,13 @@ def test_eval_table_matches_the_metrics_module(tmp_path, capsys, pair, pair_args
     lower = [t.lower() for t in texts]
     assert rows[1]["token_f1_lower"] == pytest.approx(100 * metrics.token_f1([p.lower() for p in preds], lower), abs=1e-9)
     assert rows[1]["bleu_lower"] == pytest.approx(metrics.bleu([p.lower() for p in preds], lower), abs=1e-9)
+    # the JSON keeps what was recovered, text by text, with the cosine of its embedding to the target's
+    assert [x["text"] for x in rows[1]["examples"]] == texts
+    assert [x["recovered"] for x in rows[1]["examples"]] == preds
+    E, P = shipped.embed(texts, 128), shipped.embed(preds, 128)
+    cos = (E * P).sum(1) / np.linalg.norm(E, axis=1) / np.linalg.norm(P, axis=1)
+    np.testing.assert_allclose([x["cosine"] for x in rows[1]["examples"]], cos, atol=1e-5)
+    assert rows[1]["cosine"] == pytest.approx(float(cos.mean()), abs=1e-5)
 
 
 def test_eval_with_search_reports_both_and_search_is_not_worse(tmp_path, capsys, pair, pair_args):
@@ -355,3 +362,22 @@ def test_stop_at_cosine_outside_the_cosine_range_is_refused(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["invert", str(tmp_path / "t.txt"), "--stop-at-cosine", "2"])
     assert "expected a cosine in [-1, 1], got 2" in capsys.readouterr().err
+
+
+def test_every_cli_option_says_what_it_does():
+    """`--help` of every subcommand describes each option (no bare `--embedder EMBEDDER`)."""
+    import argparse
+
+    from vec2text_c.cli import build_parser
+
+    blank = []
+    parser = build_parser()
+    subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert set(subs.choices) == {"demo", "invert", "embed", "eval", "train"}
+    for name, sub in subs.choices.items():
+        for action in sub._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            if not (action.help or "").strip():
+                blank.append(f"{name} {'/'.join(action.option_strings) or action.dest}")
+    assert blank == []

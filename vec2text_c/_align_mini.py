@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ._progress import show_progress
 from . import _core
 from ._align_base import Aligner, _check_number, _matrix
 
@@ -103,7 +104,7 @@ class MiniVec2Vec(Aligner):
     def __init__(self, n_clusters: int = 20, anchor_runs: int = 30, qap_restarts: int = 30,
                  subsample: int = 10_000, top_k: int = 50, refine_iters: int = 100, refine_sample: int = 1000,
                  refine_k: int = 50, final_clusters: int = 500, final_rounds: int = 1, kmeans_iter: int = 100,
-                 kmeans_init: int = 3, anchor_keep: float = 0.5, restarts: int = 1, seed: int = 0, progress: bool = True):
+                 kmeans_init: int = 3, anchor_keep: float = 0.5, restarts: int = 1, seed: int = 0, progress: bool | None = None):
         _check_number("n_clusters", n_clusters, 2, integer=True)
         _check_number("anchor_runs", anchor_runs, 1, integer=True)
         _check_number("qap_restarts", qap_restarts, 1, integer=True)
@@ -124,7 +125,8 @@ class MiniVec2Vec(Aligner):
         self.refine_iters, self.refine_sample, self.refine_k = int(refine_iters), int(refine_sample), int(refine_k)
         self.final_clusters, self.final_rounds = int(final_clusters), int(final_rounds)
         self.kmeans_iter, self.kmeans_init, self.anchor_keep = int(kmeans_iter), int(kmeans_init), float(anchor_keep)
-        self.restarts, self.seed, self.progress = int(restarts), int(seed), bool(progress)
+        self.restarts, self.seed = int(restarts), int(seed)
+        self.progress = progress if progress is None else show_progress(progress)
         self.W: np.ndarray | None = None
         self.mean_x: np.ndarray | None = None
         self.mean_y: np.ndarray | None = None
@@ -208,7 +210,7 @@ class MiniVec2Vec(Aligner):
         total = self.restarts * (self.anchor_runs + 1 + self.refine_iters + rounds)
         probe = np.ascontiguousarray(Xn[np.random.default_rng(self.seed).permutation(len(Xn))[:self.refine_sample]])
         best = None
-        with tqdm(total=total, desc="mini-vec2vec", unit="step", disable=not self.progress) as bar:
+        with tqdm(total=total, desc="mini-vec2vec", unit="step", disable=not show_progress(self.progress)) as bar:
             for restart in range(self.restarts):
                 self.history = []
                 rng = np.random.default_rng(self.seed + restart)

@@ -5,6 +5,7 @@ from typing import Any
 
 import numpy as np
 
+from ._progress import show_progress
 from . import _core
 from ._align_base import Aligner, _check_number, _check_precision, _pairs, evaluate
 
@@ -30,7 +31,7 @@ class MLP(Aligner):
 
     def __init__(self, hidden: int | None = None, layers: int = 3, lr: float = 1e-3, epochs: int = 100,
                  batch_size: int | None = 256, weight_decay: float = 0.01, validation: float = 0.1,
-                 seed: int = 0, progress: bool = True, betas: tuple[float, float] = (0.9, 0.999),
+                 seed: int = 0, progress: bool | None = None, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, restore_best: bool = True, precision: str = "float32"):
         if hidden is not None:
             _check_number("hidden", hidden, 1, integer=True)
@@ -55,7 +56,7 @@ class MLP(Aligner):
         self.weight_decay = float(weight_decay)
         self.validation = float(validation)
         self.seed = int(seed)
-        self.progress = bool(progress)
+        self.progress = progress if progress is None else show_progress(progress)
         self.betas = (float(betas[0]), float(betas[1]))
         self.eps = float(eps)
         self.restore_best = bool(restore_best)
@@ -147,7 +148,7 @@ class MLP(Aligner):
         batch = self.batch_size or X.shape[0]
         self.history, self.best_epoch = [], None
         best = None
-        bar = tqdm(range(self.epochs), desc="MLP aligner", unit="epoch", disable=not self.progress)
+        bar = tqdm(range(self.epochs), desc="MLP aligner", unit="epoch", disable=not show_progress(self.progress))
         for epoch in bar:
             loss = trainer.train_epoch(X, Y, batch, self.lr, self.weight_decay, self.betas[0], self.betas[1],
                                        self.eps, (self.seed * 1_000_003 + epoch) % 2**64)

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ._progress import show_progress
 from . import _core
 from ._align_base import Aligner, _check_number, _check_precision, _matrix, evaluate
 
@@ -58,7 +59,7 @@ class Vec2Vec(Aligner):
                  eps: float = 1e-8, disc_eps: float = 6.25e-10, warmup: int = 2000, max_grad_norm: float = 1000.0,
                  w_rec: float = 1.0, w_vsp: float = 1.0, w_cycle: float = 10.0, w_cycle_vsp: float = 10.0,
                  w_gan: float = 1.0, w_latent_gan: float = 1.0, normalize: bool = True, proxy_rows: int = 2048,
-                 restore_best: bool = False, seed: int = 0, progress: bool = True, precision: str = "float32"):
+                 restore_best: bool = False, seed: int = 0, progress: bool | None = None, precision: str = "float32"):
         for name, v in (("d_latent", d_latent), ("d_hidden", d_hidden), ("d_backbone", d_backbone),
                         ("disc_width", disc_width)):
             _check_number(name, v, 1, 1 << 20, integer=True)
@@ -98,7 +99,8 @@ class Vec2Vec(Aligner):
         self.w_rec, self.w_vsp, self.w_cycle = float(w_rec), float(w_vsp), float(w_cycle)
         self.w_cycle_vsp, self.w_gan, self.w_latent_gan = float(w_cycle_vsp), float(w_gan), float(w_latent_gan)
         self.normalize, self.proxy_rows, self.restore_best = bool(normalize), int(proxy_rows), bool(restore_best)
-        self.seed, self.progress = int(seed), bool(progress)
+        self.seed = int(seed)
+        self.progress = progress if progress is None else show_progress(progress)
         self.precision = _check_precision(precision)
         self.params: np.ndarray | None = None
         self.stats: np.ndarray | None = None
@@ -182,7 +184,7 @@ class Vec2Vec(Aligner):
         self.history, self.best_epoch = [], None
         best = None
         done = 0
-        bar = tqdm(range(epochs), desc="vec2vec", unit="epoch", disable=not self.progress)
+        bar = tqdm(range(epochs), desc="vec2vec", unit="epoch", disable=not show_progress(self.progress))
         for epoch in bar:
             metrics, steps = trainer.train_epoch(X, Y, self.batch_size, (self.seed * 1_000_003 + epoch) % 2**64,
                                                  max_steps=total_steps - done)

@@ -25,6 +25,7 @@ import numpy as np
 
 from . import _core
 from ._cancel import CancelToken, cancel_scope  # noqa: F401  (CancelToken: annotations)
+from ._progress import show_progress
 from .models import Corrector, load_corrector, load_pretrained_corrector, load_pretrained_inverter
 
 __all__ = [
@@ -168,16 +169,20 @@ def _check_search(search) -> Search | None:
 
 
 class _Progress:
-    def __init__(self, enabled: bool, n: int):
+    """A tqdm bar in example-rounds: its total, n x (num_steps + 1), is known before the first
+    round (the C loop reports the same), so it never jumps."""
+
+    def __init__(self, enabled: bool, n: int, steps: int | None):
         self.bar = None
         if enabled:
             from tqdm.auto import tqdm
 
-            self.bar = tqdm(total=n, desc="vec2text_c", unit="example-round")
+            self.bar = tqdm(total=n * ((steps or 0) + 1), desc="vec2text_c", unit="example-round")
 
     def __call__(self, done: int, total: int) -> None:
         if self.bar is not None:
-            self.bar.total = total
+            if total != self.bar.total:
+                self.bar.total = total
             self.bar.update(done - self.bar.n)
 
     def close(self) -> None:
@@ -193,7 +198,7 @@ def _run(
     *,
     keep_best=False,
     stop_at_cosine=None,
-    progress=False,
+    progress=None,
     callback=None,
     batch_size=None,
     search=None,
@@ -230,7 +235,8 @@ def _run_in_scope(embeddings, corrector, num_steps, sequence_beam_width, *, keep
             cosines = cos[rows] if cos is not None else np.full(len(active), np.nan, dtype=np.float32)
             callback(int(rnd), texts, cosines)
 
-    bar = _Progress(progress, len(emb))
+    show = show_progress(progress)
+    bar = _Progress(show, len(emb), num_steps)
     try:
         out = _core.invert(
             corrector.inverter,
@@ -246,7 +252,7 @@ def _run_in_scope(embeddings, corrector, num_steps, sequence_beam_width, *, keep
             embed_outputs=callback is not None,
             batch_size=chunk,
             on_round=rounds if (callback is not None or on_round is not None) else None,
-            on_progress=bar if progress else None,
+            on_progress=bar if show else None,
             timings=timings is not None,
             **extra,
         )
@@ -266,7 +272,7 @@ def invert_embeddings(
     *,
     keep_best: bool = False,
     stop_at_cosine: float | None = None,
-    progress: bool = False,
+    progress: bool | None = None,
     callback: Callable[[int, list, np.ndarray], None] | None = None,
     batch_size: int | None = None,
     search: "bool | Search | dict | None" = None,
@@ -276,7 +282,8 @@ def invert_embeddings(
 
     keep_best: return the best-cosine hypothesis seen in any round (step 0 included) instead of
         the last round's. stop_at_cosine: an example stops once its best hypothesis reaches this
-        cosine to its target. progress: a tqdm bar. callback(round, texts, cosines): after the
+        cosine to its target. progress: a tqdm bar (None: when a person is watching, see
+        vec2text_c._progress). callback(round, texts, cosines): after the
         inverter's hypothesis (round 0) and each correction round, with every example's current
         best hypothesis and its cosine. batch_size: examples per decoder batch. search: True or
         a Search: more candidates per round, the best hypothesis kept, then local token edits

@@ -252,7 +252,8 @@ def evaluate(corr, texts: list[str], steps_list, beams, *, progress: bool = True
     (num_steps, sequence_beam_width, search) setting; num_steps None is the inverter alone.
     Each row has the metrics on the texts as they are (cased) and lowercased on both sides
     (`*_lower`: what an uncased embedder such as all-MiniLM-L6-v2 can tell), the mean cosine of
-    the recovered texts' embeddings to the targets, and the seconds the inversion took."""
+    the recovered texts' embeddings to the targets, the seconds the inversion took, and under
+    "examples" each text with its recovered text and their cosine."""
     import time
 
     from . import invert_embeddings, metrics
@@ -280,6 +281,7 @@ def evaluate(corr, texts: list[str], steps_list, beams, *, progress: bool = True
                     "bleu_lower": metrics.bleu(pl, lower), "token_f1_lower": 100 * metrics.token_f1(pl, lower),
                     "exact_lower": 100 * metrics.exact_match(pl, lower),
                     "cosine": float(cos.mean()), "seconds": round(seconds, 2),
+                    "examples": [{"text": t, "recovered": q, "cosine": float(c)} for t, q, c in zip(texts, preds, cos)],
                 })
                 if progress:
                     r = rows[-1]
@@ -476,8 +478,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("input", help="a .txt or .jsonl file")
     e.add_argument("-o", "--output", required=True, help="the .npy file to write")
     e.add_argument("--field", default="text", help="the text field of .jsonl objects (default: text)")
-    e.add_argument("--embedder", default=DEFAULT_EMBEDDER)
-    e.add_argument("--batch-size", type=int, default=32)
+    e.add_argument("--embedder", default=DEFAULT_EMBEDDER,
+                   help=f"a sentence-transformers folder or repository id (default: {DEFAULT_EMBEDDER})")
+    e.add_argument("--batch-size", type=int, default=32, help="texts per encoder batch (default 32)")
     e.set_defaults(func=cmd_embed)
 
     v = sub.add_parser("eval", help="invert texts and print BLEU / token F1 / exact match / cosine per setting")
@@ -489,8 +492,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--beams", default="1,4", help="comma-separated sequence beam widths")
     v.add_argument("--limit", type=int, default=0, help="use the first N texts only")
     v.add_argument("--json", help="also write the rows as JSON here")
-    v.add_argument("--field", default="text")
-    v.add_argument("-q", "--quiet", action="store_true")
+    v.add_argument("--field", default="text", help="the text field of .jsonl objects (default: text)")
+    v.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     _add_search_args(v)
     v.add_argument("--also-plain", action="store_true", help="with --search, also evaluate every setting without it")
     v.add_argument("--calibration", help="write what each cosine range meant here (token F1, an example) as JSON; "
@@ -501,19 +504,21 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--corpus", nargs="+", help=".txt / .jsonl files or corpus folders (prepare stage)")
     t.add_argument("--workdir", required=True, help="the work folder (data, runs, resumable state)")
     t.add_argument("--out", help="where to export the checkpoints (default: WORKDIR/export)")
-    t.add_argument("--stage", default="all", choices=("all", "prepare", "inverter", "hypotheses", "corrector", "export"))
-    t.add_argument("--embedder", default=DEFAULT_EMBEDDER)
+    t.add_argument("--stage", default="all", choices=("all", "prepare", "inverter", "hypotheses", "corrector", "export"),
+                   help="run one stage, or all in order, each resuming what the work folder holds (default: all)")
+    t.add_argument("--embedder", default=DEFAULT_EMBEDDER,
+                   help=f"the embedder whose vectors the models invert (default: {DEFAULT_EMBEDDER})")
     # the defaults are the shipped MiniLM recipe (README): d_model and heads match all-MiniLM-L6-v2's
     # layers, which --warm-start copies
-    t.add_argument("--vocab-size", type=int, default=8000)
-    t.add_argument("--d-model", type=int, default=384)
-    t.add_argument("--heads", type=int, default=12)
-    t.add_argument("--d-ff", type=int, default=1024)
+    t.add_argument("--vocab-size", type=int, default=8000, help="SentencePiece pieces trained on the corpus (default 8000)")
+    t.add_argument("--d-model", type=int, default=384, help="T5 width (default 384)")
+    t.add_argument("--heads", type=int, default=12, help="attention heads (default 12)")
+    t.add_argument("--d-ff", type=int, default=1024, help="feed-forward width (default 1024)")
     t.add_argument("--layers", type=int, default=2, help="encoder layers (default 2)")
     t.add_argument("--decoder-layers", type=int, default=3, help="decoder layers (default 3)")
     t.add_argument("--feed-forward", default="gelu", choices=("relu", "gelu", "gated-gelu"),
                    help="T5 feed_forward_proj (default gelu, as BERT's)")
-    t.add_argument("--repeat-tokens", type=int, default=16)
+    t.add_argument("--repeat-tokens", type=int, default=16, help="pseudo-tokens the embedding becomes (default 16)")
     t.add_argument("--cased", action="store_true", help="keep the targets' case (default: lowercase, for uncased embedders)")
     t.add_argument("--bow-weight", type=float, default=1.0, help="weight of the inverter's bag-of-words loss (0: off)")
     t.add_argument("--warm-start", default="layers", choices=("none", "embeddings", "layers"),
@@ -523,16 +528,16 @@ def build_parser() -> argparse.ArgumentParser:
                         "tokenizer for prepare, its inverter weights instead of the warm start")
     t.add_argument("--time-budget", type=float, default=0.0,
                    help="stop a training stage after this many seconds, saved and resumable (0: no limit)")
-    t.add_argument("--inverter-steps", type=int, default=3000)
-    t.add_argument("--corrector-steps", type=int, default=3000)
+    t.add_argument("--inverter-steps", type=int, default=3000, help="optimizer steps of the inverter stage (default 3000)")
+    t.add_argument("--corrector-steps", type=int, default=3000, help="optimizer steps of the corrector stage (default 3000)")
     t.add_argument("--hypotheses", type=int, default=None, help="training texts to make corrector hypotheses for")
     t.add_argument("--hypotheses-extra", type=int, default=2,
                    help="beam-search alternatives per training text beside the greedy hypothesis (default 2)")
-    t.add_argument("--batch-size", type=int, default=128)
-    t.add_argument("--lr", type=float, default=2e-3)
-    t.add_argument("--warmup", type=int, default=300)
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--threads", type=int, default=None)
+    t.add_argument("--batch-size", type=int, default=128, help="training examples per step (default 128)")
+    t.add_argument("--lr", type=float, default=2e-3, help="peak learning rate, cosine-decayed (default 2e-3)")
+    t.add_argument("--warmup", type=int, default=300, help="linear warm-up steps (default 300)")
+    t.add_argument("--seed", type=int, default=0, help="seed of initialisation and batch order (default 0)")
+    t.add_argument("--threads", type=int, default=None, help="PyTorch CPU threads (default: all cores)")
     t.add_argument("--device", default="cpu", help="where PyTorch trains: cpu (default), cuda or cuda:N")
     t.add_argument("--no-bf16", action="store_true", help="train in fp32 even where the CPU has bf16")
     t.add_argument("--fp32", action="store_true", help="export fp32 weights (default: bf16 storage)")
