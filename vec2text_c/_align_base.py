@@ -141,6 +141,7 @@ class Aligner:
 
     @property
     def fitted(self) -> bool:
+        """Whether fit() (or load) has given the aligner its weights."""
         return self.d_in is not None
 
     def _require_fitted(self, X: Any) -> np.ndarray:
@@ -149,6 +150,7 @@ class Aligner:
         return _matrix(X, "X", self.d_in)
 
     def fit_transform(self, X: Any, Y: Any) -> np.ndarray:
+        """fit(X, Y), then transform(X)."""
         return self.fit(X, Y).transform(X)
 
     def save(self, path: str | os.PathLike) -> None:

@@ -69,6 +69,8 @@ class BertModel:
 
     @classmethod
     def from_pretrained(cls, model_dir: str | os.PathLike) -> "BertModel":
+        """A BERT encoder from a sentence-transformers / transformers folder (config.json and
+        safetensors weights), run on the C core."""
         return cls(model_dir)
 
     def __reduce__(self):
@@ -76,10 +78,12 @@ class BertModel:
 
     @property
     def hidden_size(self) -> int:
+        """The width of the hidden states (384 for all-MiniLM-L6-v2)."""
         return self._core.hidden_size
 
     @property
     def max_position_embeddings(self) -> int:
+        """The longest input, in tokens, the position embeddings cover."""
         return self._core.max_position_embeddings
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None) -> np.ndarray:

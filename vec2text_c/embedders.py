@@ -97,6 +97,7 @@ class Embedder:
 
     @property
     def dim(self) -> int:
+        """The width of the embeddings encode() returns."""
         return self.encoder.hidden_size
 
     def __reduce__(self):

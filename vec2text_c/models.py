@@ -306,14 +306,17 @@ class Corrector:
     # properties mirroring the reference's names
     @property
     def dim(self) -> int:
+        """The width of the embeddings the inverter takes."""
         return self.inverter.dim
 
     @property
     def embedder_name(self) -> str | None:
+        """The embedder the inverter's config names (`embedder_model_name`), or None."""
         return self.inverter_checkpoint.config.get("embedder_model_name")
 
     @property
     def has_corrector(self) -> bool:
+        """Whether a corrector is loaded (False: an inverter alone, for num_steps=None)."""
         return self.corrector is not None
 
     @property

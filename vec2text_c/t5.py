@@ -108,6 +108,8 @@ class T5Config:
         )
 
     def core_kwargs(self) -> dict[str, Any]:
+        """The config as the C core's T5 constructor takes it (feed_forward_proj split into
+        the gated flag and the activation)."""
         gated, act = _FEED_FORWARD[self.feed_forward_proj]
         kw = asdict(self)
         del kw["feed_forward_proj"]
@@ -169,18 +171,22 @@ class T5Model:
 
     @property
     def config(self) -> T5Config:
+        """The T5Config the model was built from."""
         return self._config
 
     @property
     def d_model(self) -> int:
+        """The width of the hidden states."""
         return self._config.d_model
 
     @property
     def vocab_size(self) -> int:
+        """The rows of the shared token embedding."""
         return self._config.vocab_size
 
     @property
     def encoder_only(self) -> bool:
+        """Whether only the encoder was loaded (as for an embedder such as GTR)."""
         return self._encoder_only
 
     def encode(self, input_ids=None, attention_mask=None, inputs_embeds=None) -> np.ndarray:

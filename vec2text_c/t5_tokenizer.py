@@ -123,6 +123,8 @@ class T5Tokenizer:
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike) -> "T5Tokenizer":
+        """Load from a folder: its tokenizer.json, or one assembled from spiece.model as
+        transformers' T5TokenizerFast assembles it, with the special tokens of the folder's configs."""
         from tokenizers import AddedToken, Tokenizer
 
         d = Path(path)
@@ -195,9 +197,11 @@ class T5Tokenizer:
 
     @property
     def all_special_ids(self) -> list[int]:
+        """The ids of the special tokens (pad, eos, unk and the added ones), sorted."""
         return sorted(int(i) for i, t in self._tok.get_added_tokens_decoder().items() if t.special)
 
     def convert_ids_to_tokens(self, ids) -> list[str | None]:
+        """The piece of each id (None for an id outside the vocabulary)."""
         return [self._tok.id_to_token(i) if 0 <= i <= _MAX_ID else None for i in (int(x) for x in ids)]
 
     @staticmethod
@@ -216,10 +220,13 @@ class T5Tokenizer:
         return [clean_up_tokenization(t) for t in texts] if clean else texts
 
     def decode(self, ids, skip_special_tokens: bool = False, clean_up_tokenization_spaces: bool | None = None) -> str:
+        """The text of one sequence of ids, as T5TokenizerFast.decode gives it."""
         return self.batch_decode([ids], skip_special_tokens, clean_up_tokenization_spaces)[0]
 
     def batch_decode(self, sequences, skip_special_tokens: bool = False,
                      clean_up_tokenization_spaces: bool | None = None) -> list[str]:
+        """The text of each sequence of ids (rows of a 2-D array or lists), as
+        T5TokenizerFast.batch_decode gives them."""
         rows = self._rows(sequences)
         return self._finish(self._tok.decode_batch(rows, skip_special_tokens=bool(skip_special_tokens)),
                             clean_up_tokenization_spaces)

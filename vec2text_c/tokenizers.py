@@ -295,6 +295,7 @@ class WordPieceTokenizer:
 
     @property
     def vocab_size(self) -> int:
+        """The number of tokens in the vocabulary."""
         return self._wp.vocab_size
 
     def __len__(self) -> int:
@@ -302,22 +303,27 @@ class WordPieceTokenizer:
 
     @property
     def pad_token_id(self) -> int:
+        """The id of [PAD]."""
         return self._wp.pad_id
 
     @property
     def cls_token_id(self) -> int:
+        """The id of [CLS]."""
         return self._wp.cls_id
 
     @property
     def sep_token_id(self) -> int:
+        """The id of [SEP]."""
         return self._wp.sep_id
 
     @property
     def unk_token_id(self) -> int:
+        """The id of [UNK]."""
         return self._wp.unk_id
 
     @property
     def all_special_ids(self) -> list[int]:
+        """The ids of the special tokens, sorted."""
         return sorted(self._special_ids)
 
     def _tokens(self) -> list[str]:
@@ -326,11 +332,14 @@ class WordPieceTokenizer:
         return self._vocab
 
     def convert_ids_to_tokens(self, ids) -> list[str] | str:
+        """The token of an id, or the list of tokens of a sequence of ids."""
         if isinstance(ids, (int, np.integer)):
             return self._wp.id_to_token(int(ids))
         return [self._wp.id_to_token(int(i)) for i in np.asarray(ids).reshape(-1)]
 
     def convert_tokens_to_ids(self, tokens) -> list[int] | int:
+        """The id of a token, or the list of ids of a sequence of tokens ([UNK]'s id for an
+        unknown token)."""
         if isinstance(tokens, str):
             i = self._wp.token_to_id(tokens)
             return self._wp.unk_id if i is None else i
@@ -364,6 +373,7 @@ class WordPieceTokenizer:
         return out
 
     def batch_decode(self, sequences, skip_special_tokens: bool = False, clean_up_tokenization_spaces: bool = False):
+        """decode() of each sequence."""
         return [self.decode(s, skip_special_tokens, clean_up_tokenization_spaces) for s in sequences]
 
     def __repr__(self) -> str:

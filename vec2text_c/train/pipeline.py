@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +53,7 @@ class ModelShape:
     lowercase: bool = False
 
     def t5_config(self) -> dict:
+        """The transformers T5Config fields of this shape."""
         return dict(
             vocab_size=self.vocab_size, d_model=self.d_model, d_kv=self.d_model // self.num_heads,
             num_heads=self.num_heads, d_ff=self.d_ff, num_layers=self.num_layers,
@@ -491,6 +492,11 @@ def make_hypotheses(workdir: str | Path, n: int | None = None, batch: int = 512,
 
 def train_corrector(workdir: str | Path, settings: TrainSettings = TrainSettings(), *, stop_at: int | None = None,
                     with_gate: bool = True) -> list[dict]:
+    """Train (or resume) the corrector on make_hypotheses' hypotheses: the target embedding, a
+    hypothesis and its embedding in, the target text out. A fresh run starts from the trained
+    inverter's T5 weights. with_gate: every evaluation also runs corrector_gate (one greedy
+    correction round of the validation hypotheses) and best.pt keeps the weights of its best
+    cosine. Returns the log rows."""
     import torch
 
     from .modeling import CorrectorModule
