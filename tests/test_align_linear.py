@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from vec2text_c import _core, align
-from vec2text_c._align_base import _finite_col_mean
+from vec2text_c.align.base import _finite_col_mean
 
 
 def _orthogonal(rng, d):

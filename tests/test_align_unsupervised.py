@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from vec2text_c import _core, align
-from vec2text_c._align_mini import qap_maximize, swap_gains
+from vec2text_c.align.minivec2vec import qap_maximize, swap_gains
 
 
 def test_kmeans_lloyd_steps_match_numpy(rng):

@@ -5,9 +5,9 @@ from typing import Any
 
 import numpy as np
 
-from ._progress import show_progress
-from . import _core
-from ._align_base import Aligner, _check_number, _check_precision, _pairs, evaluate
+from .._progress import show_progress
+from .. import _core
+from .base import Aligner, _check_number, _check_precision, _pairs, evaluate
 
 
 class MLP(Aligner):

@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from ._progress import show_progress
-from . import _core
-from ._align_base import Aligner, _check_number, _matrix
+from .._progress import show_progress
+from .. import _core
+from .base import Aligner, _check_number, _matrix
 
 
 def swap_gains(A: np.ndarray, Bp: np.ndarray) -> np.ndarray:

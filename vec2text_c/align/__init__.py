@@ -20,10 +20,10 @@ matmuls (bf16 operands, fp32 accumulation and weights) on CPUs with AVX512-BF16 
 """
 from __future__ import annotations
 
-from ._align_base import Aligner, Evaluation, evaluate, load
-from ._align_linear import Procrustes, Ridge
-from ._align_mini import MiniVec2Vec
-from ._align_mlp import MLP
-from ._align_vec2vec import Vec2Vec
+from .base import Aligner, Evaluation, evaluate, load
+from .linear import Procrustes, Ridge
+from .minivec2vec import MiniVec2Vec
+from .mlp import MLP
+from .vec2vec import Vec2Vec
 
 __all__ = ["Aligner", "Evaluation", "evaluate", "load", "Ridge", "Procrustes", "MLP", "MiniVec2Vec", "Vec2Vec"]

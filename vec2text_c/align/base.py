@@ -7,7 +7,8 @@ from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
-from . import _align_io, _core
+from .. import _core
+from . import storage
 
 
 # ---------------------------------------------------------------- input checks
@@ -157,12 +158,12 @@ class Aligner:
         """Write the fitted aligner to the folder `path` (aligner.json + aligner.safetensors)."""
         if not self.fitted:
             raise RuntimeError(f"{type(self).__name__}: nothing to save before fit()")
-        _align_io.save(path, self._kind, self._params(), self._state(), self._tensors())
+        storage.save(path, self._kind, self._params(), self._state(), self._tensors())
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Aligner:
         """Restore an aligner saved with `.save(path)`."""
-        config = _align_io.read_config(path)
+        config = storage.read_config(path)
         kind = config["class"]
         target = Aligner._registry.get(kind)
         if target is None:
@@ -172,7 +173,7 @@ class Aligner:
         obj = target(**config["params"])
         state = config["state"]
         obj.d_in, obj.d_out = int(state["d_in"]), int(state["d_out"])
-        obj._restore(state, _align_io.read_tensors(path, list(config["tensors"])))
+        obj._restore(state, storage.read_tensors(path, list(config["tensors"])))
         return obj
 
     def __repr__(self) -> str:

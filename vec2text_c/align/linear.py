@@ -5,8 +5,8 @@ from typing import Any
 
 import numpy as np
 
-from . import _core
-from ._align_base import Aligner, _cholesky, _finite_col_mean, _pairs
+from .. import _core
+from .base import Aligner, _cholesky, _finite_col_mean, _pairs
 
 
 class _AffineAligner(Aligner):

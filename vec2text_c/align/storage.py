@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ._safetensors_io import save_file
+from .._safetensors_io import save_file
 
 FORMAT_NAME = "vec2text_c.aligner"
 FORMAT_VERSION = 1
@@ -61,7 +61,7 @@ def read_config(path: str | os.PathLike) -> dict[str, Any]:
 
 def read_tensors(path: str | os.PathLike, names: list[str]) -> dict[str, np.ndarray]:
     """The named tensors of an aligner folder, as float32 arrays."""
-    from . import _core
+    from .. import _core
 
     st = _core.SafeTensors(str(Path(path) / WEIGHTS_FILE))
     return {name: st.get(name) for name in names}
