@@ -227,7 +227,7 @@ def _spaces(rng, n=256, d1=12, d2=10):
 
 def test_fit_is_deterministic_and_records_history(rng, capsys):
     X, Y = _spaces(rng)
-    a = align.Vec2Vec(epochs=2, seed=7, **SMALL).fit(X[:128], Y[128:], validation_data=(X[:64], Y[:64]))
+    a = align.Vec2Vec(epochs=2, seed=7, progress=True, **SMALL).fit(X[:128], Y[128:], validation_data=(X[:64], Y[:64]))
     assert "vec2vec" in capsys.readouterr().err
     b = align.Vec2Vec(epochs=2, seed=7, progress=False, **SMALL).fit(X[:128], Y[128:],
                                                                       validation_data=(X[:64], Y[:64]))
