@@ -50,6 +50,11 @@ def find_onednn():
 inc_dir, lib_dir = find_onednn()
 sources = sorted(glob("csrc/**/*.c", recursive=True))
 
+# V2T_SANITIZE=1: an AddressSanitizer + UndefinedBehaviorSanitizer build of the extension for
+# .ci/run (the interpreter then runs with libasan preloaded); never for a release.
+sanitize = os.environ.get("V2T_SANITIZE", "") not in ("", "0")
+san_flags = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined", "-fno-omit-frame-pointer"]
+
 ext = Extension(
     "vec2text_c._core",
     sources=sources,
@@ -57,7 +62,7 @@ ext = Extension(
     define_macros=[("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION"), ("_GNU_SOURCE", None)],
     extra_compile_args=[
         "-std=c11",
-        "-O3",
+        *(["-O1", "-g", *san_flags] if sanitize else ["-O3"]),
         "-march=x86-64-v3",  # AVX2 + FMA baseline; oneDNN dispatches AVX-512/AMX itself at run time
         "-fno-math-errno",
         "-fno-trapping-math",  # floating-point selects may be if-converted, so such loops vectorise
@@ -74,6 +79,7 @@ ext = Extension(
         "-lm",
         "-lpthread",
         "-fopenmp",
+        *(san_flags if sanitize else []),
     ],
 )
 

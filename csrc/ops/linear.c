@@ -57,6 +57,14 @@ static dnnl_alg_kind_t act_alg(v2t_act act)
             goto done;                                                                                        \
     } while (0)
 
+/* The same for our own calls, which already return a v2t_status with its message. */
+#define OWN_STEP(call)                                                                                        \
+    do {                                                                                                      \
+        s = (call);                                                                                           \
+        if (s != V2T_OK)                                                                                      \
+            goto done;                                                                                        \
+    } while (0)
+
 /* Create a matmul primitive descriptor for M rows with the given weights descriptor
  * (format_tag_any when wmd is NULL). */
 static v2t_status make_pd(const prim_entry *e, int64_t M, int64_t ldx, int64_t ldy, const_dnnl_memory_desc_t wmd,
@@ -112,7 +120,7 @@ static v2t_status create_entry(prim_entry *e)
 {
     v2t_status s = V2T_OK;
     dnnl_primitive_desc_t pd = NULL;
-    STEP(make_pd(e, V2T_PROBE_M, e->in, e->out, NULL, &pd), "choosing the weight layout");
+    OWN_STEP(make_pd(e, V2T_PROBE_M, e->in, e->out, NULL, &pd));
     STEP(dnnl_memory_desc_clone(&e->wmd, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0)),
          "querying packed weights layout");
     e->probe_scratch = dnnl_memory_desc_get_size(dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0));
@@ -170,11 +178,11 @@ static v2t_status get_m_prim(prim_entry *e, int64_t M, int64_t ldx, int64_t ldy,
         if (mp->M == M && mp->ldx == ldx && mp->ldy == ldy)
             break;
     if (!mp) {
-        STEP(v2t_calloc((void **)&mp, sizeof *mp, "matmul primitive"), "allocating");
+        OWN_STEP(v2t_calloc((void **)&mp, sizeof *mp, "matmul primitive"));
         mp->M = M;
         mp->ldx = ldx;
         mp->ldy = ldy;
-        STEP(make_pd(e, M, ldx, ldy, e->wmd, &pd), "creating matmul descriptor");
+        OWN_STEP(make_pd(e, M, ldx, ldy, e->wmd, &pd));
         mp->scratch_bytes = dnnl_memory_desc_get_size(dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0));
         STEP(dnnl_primitive_create(&mp->prim, pd), "creating matmul primitive");
         mp->next = e->by_m[h];

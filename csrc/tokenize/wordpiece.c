@@ -469,7 +469,8 @@ v2t_status v2t_wordpiece_encode_batch(const v2t_wordpiece *wp, const char *const
         int32_t *dst = (int32_t *)flat->data + all.n;
         if (add_special)
             *dst++ = wp->cls;
-        memcpy(dst, s.ids.data, keep * sizeof(int32_t));
+        if (keep) /* an empty text has no ids buffer yet: memcpy from NULL is undefined even for 0 bytes */
+            memcpy(dst, s.ids.data, keep * sizeof(int32_t));
         dst += keep;
         if (add_special)
             *dst++ = wp->sep;
