@@ -218,6 +218,25 @@ def test_resume_continues_the_same_run(run, tmp_path):
     assert [r["step"] for r in log if "loss" in r] == [3, 6, 9, 12]
 
 
+def test_the_corrector_continues_from_exported_weights(run, tmp_path):
+    """A corrector run whose work folder is gone continues from its export: lr 0 keeps the
+    exported weights exactly (fp32 export), instead of the inverter's."""
+    from vec2text_c.train.pipeline import _load_module
+
+    root, work = run
+    w2 = tmp_path / "w"
+    shutil.copytree(work / "data", w2 / "data")
+    shutil.copytree(work / "t5", w2 / "t5")
+    log = train_corrector(w2, replace(STEPS, steps=2, eval_every=2, save_every=2, lr=0.0, warmup=1),
+                          init_from=root / "fp32" / "corrector", with_gate=False)
+    assert log
+    want = _load_module(work, "corrector").state_dict()
+    got = torch.load(w2 / "runs" / "corrector" / "state.pt", weights_only=True)["model"]
+    for k, v in want.items():
+        torch.testing.assert_close(got[k], v, rtol=0, atol=0)
+    assert not (w2 / "runs" / "inverter").exists()  # the inverter was not needed
+
+
 def test_device_is_checked_before_training(tmp_path):
     from vec2text_c.train.trainer import fit, resolve_device
 

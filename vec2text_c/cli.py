@@ -419,7 +419,7 @@ def cmd_train(args: argparse.Namespace) -> None:
             if not (work / "data" / "hypotheses.npz").is_file() or args.stage == "hypotheses":
                 make_hypotheses(work, n=args.hypotheses, extra=args.hypotheses_extra)
         elif stage == "corrector":
-            train_corrector(work, settings(args.corrector_steps))
+            train_corrector(work, settings(args.corrector_steps), init_from=args.corrector_init_from)
         elif stage == "export":
             out = export(work, args.out or work / "export", bf16=not args.fp32)
             print(f"wrote {out}/inverter and {out}/corrector (load with vec2text_c.load_corrector)", file=sys.stderr)
@@ -526,6 +526,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--init-from", default=None,
                    help="an exported model folder (t5/, inverter/; e.g. vec2text_c/pretrained/minilm) to continue: its "
                         "tokenizer for prepare, its inverter weights instead of the warm start")
+    t.add_argument("--corrector-init-from", default=None,
+                   help="an exported corrector folder to start the corrector stage from instead of the inverter "
+                        "(continuing a run whose work folder is gone)")
     t.add_argument("--time-budget", type=float, default=0.0,
                    help="stop a training stage after this many seconds, saved and resumable (0: no limit)")
     t.add_argument("--inverter-steps", type=int, default=3000, help="optimizer steps of the inverter stage (default 3000)")

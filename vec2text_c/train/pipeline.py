@@ -491,12 +491,14 @@ def make_hypotheses(workdir: str | Path, n: int | None = None, batch: int = 512,
 
 
 def train_corrector(workdir: str | Path, settings: TrainSettings = TrainSettings(), *, stop_at: int | None = None,
-                    with_gate: bool = True) -> list[dict]:
+                    with_gate: bool = True, init_from: str | Path | None = None) -> list[dict]:
     """Train (or resume) the corrector on make_hypotheses' hypotheses: the target embedding, a
     hypothesis and its embedding in, the target text out. A fresh run starts from the trained
     inverter's T5 weights. with_gate: every evaluation also runs corrector_gate (one greedy
     correction round of the validation hypotheses) and best.pt keeps the weights of its best
-    cosine. Returns the log rows."""
+    cosine. init_from: an exported corrector folder to start a fresh run from instead of the
+    inverter (a run continued from committed weights when the work folder is gone: the weights
+    carry over, the optimizer state and the schedule start again). Returns the log rows."""
     import torch
 
     from .modeling import CorrectorModule
@@ -512,7 +514,12 @@ def train_corrector(workdir: str | Path, settings: TrainSettings = TrainSettings
     hlen = np.maximum(1, (hyp != 0).sum(1) + 1)
     torch.manual_seed(settings.seed + 1)
     model = CorrectorModule(shape.t5_config(), info["dim"], shape.num_repeat_tokens)
-    if not (w / "runs" / "corrector" / "state.pt").is_file():
+    fresh = not (w / "runs" / "corrector" / "state.pt").is_file()
+    if init_from is not None and fresh:
+        _same_tokenizer(w, Path(init_from))
+        load_exported(model, init_from)
+        _say(f"corrector: initialised from {init_from}")
+    elif fresh:
         inv = _load_module(w, "inverter")
         model.encoder_decoder.load_state_dict(inv.encoder_decoder.state_dict())
         _say("corrector: T5 initialised from the trained inverter")
