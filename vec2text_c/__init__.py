@@ -44,7 +44,7 @@ from .api import (  # noqa: E402
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("align", "metrics", "train", "api", "hub", "weights", "cli")
+_SUBMODULES = ("align", "audit", "metrics", "train", "api", "hub", "weights", "cli")
 
 
 def __getattr__(name: str):

@@ -6,6 +6,8 @@
     embed    texts -> .npy
     eval     texts -> BLEU / token F1 / exact match / cosine table over steps x beam widths
     train    train an inverter + corrector for an embedder on a corpus (the [train] extra)
+    audit    audit a vector store (Chroma, LanceDB, .npy / .parquet) for leakage: results, report.html,
+             summary.json (the [audit] extra)
 
 Errors end with one line on stderr and a non-zero exit status, never a traceback.
 """
@@ -380,6 +382,41 @@ def cmd_eval(args: argparse.Namespace) -> None:
         Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
 
 
+def cmd_audit(args: argparse.Namespace) -> None:
+    from . import audit as audit_mod
+
+    steps = "default"
+    if args.steps is not None:
+        steps = None if args.steps < 0 else args.steps
+    noise = _float_list(args.noise, "--noise")
+    summary = audit_mod.audit(
+        args.out, chroma=args.chroma, collection=args.collection, lancedb=args.lancedb, table=args.table,
+        vectors=args.vectors, texts=args.texts, vector_column=args.vector_column, text_column=args.text_column,
+        id_column=args.id_column, corrector=args.corrector, aligner=args.aligner, num_steps=steps,
+        sequence_beam_width=args.beam, search=_search_arg(args), dtype=args.dtype, sample=args.sample, seed=args.seed,
+        noise=noise, defence_sample=args.defence_sample, engine=args.engine, workers=args.workers,
+        threads=args.threads, ray_address=args.ray_address, batch_size=args.batch_size, region=args.region,
+        progress=False if args.quiet else None)
+    h = summary["headline"]
+    out = Path(args.out)
+    line = f"audited {h['inverted']} of {h['records']} records ({h['errors']} not inverted); mean cosine {h['mean_cosine']:.3f}"
+    if h.get("with_documents"):
+        line += (f"; {100 * h['substantially_recovered_share']:.1f} % substantially recovered "
+                 f"(token F1 >= {h['threshold_token_f1']:g}), mean token F1 {h['mean_token_f1']:.3f}")
+    print(line)
+    for kind, v in summary["sensitive"].items():
+        if v["found"]:
+            print(f"  {kind}: {v['recovered']} of {v['found']} recovered")
+    print(f"report: {out / 'report.html'}\nsummary: {out / 'summary.json'}\nresults: {out / 'results.jsonl'}")
+
+
+def _float_list(s: str, what: str) -> list:
+    try:
+        return [float(x) for x in s.split(",") if x.strip()]
+    except ValueError:
+        raise CliError(f"{what}: expected comma-separated numbers, got {s!r}") from None
+
+
 def cmd_train(args: argparse.Namespace) -> None:
     try:
         from .train import ModelShape, TrainSettings, export, make_hypotheses, prepare, train_corrector, train_inverter
@@ -545,6 +582,48 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-bf16", action="store_true", help="train in fp32 even where the CPU has bf16")
     t.add_argument("--fp32", action="store_true", help="export fp32 weights (default: bf16 storage)")
     t.set_defaults(func=cmd_train)
+
+    a = sub.add_parser("audit", help="audit a vector store for what its vectors give away (needs the [audit] extra)")
+    g = a.add_argument_group("the store (one of --chroma, --lancedb, --vectors)")
+    g.add_argument("--chroma", help="a Chroma persistent folder (with --collection)")
+    g.add_argument("--collection", help="the Chroma collection to audit")
+    g.add_argument("--lancedb", help="a LanceDB database folder (with --table)")
+    g.add_argument("--table", help="the LanceDB table to audit")
+    g.add_argument("--vectors", help="a .npy array [N, D] or a .parquet file with a vector column")
+    g.add_argument("--texts", help="with a .npy: the documents, one per row (.txt: one per line, or .jsonl)")
+    g.add_argument("--vector-column", help="the vector column of a .parquet / LanceDB table (default: vector or embedding)")
+    g.add_argument("--text-column", help="the document column (default: text, document or content, when present)")
+    g.add_argument("--id-column", help="the id column (default: id when present, else row numbers)")
+    g = a.add_argument_group("the attack")
+    g.add_argument("--corrector", default="minilm",
+                   help="the model: minilm (shipped), gtr-base, a model folder (inverter/, corrector/) or an inverter "
+                        "checkpoint (default: minilm)")
+    g.add_argument("--aligner", help="a folder saved by vec2text_c.align that maps the store's vectors into the model's space")
+    g.add_argument("--steps", type=int, default=None,
+                   help="correction steps; -1 for the inverter alone (default 20, or the inverter alone without a corrector)")
+    g.add_argument("--beam", type=int, default=None, help="sequence beam width (default 4 with correction steps)")
+    g.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"),
+                   help="T5 matmul weights: float32 (exact) or bfloat16 (faster)")
+    _add_search_args(a)
+    g = a.add_argument_group("what to audit")
+    g.add_argument("--sample", type=int, default=None, help="audit N records drawn with --seed (default: all)")
+    g.add_argument("--seed", type=int, default=0, help="seed of the sample and of the defence noise (default 0)")
+    g.add_argument("--noise", default=",".join(f"{v:g}" for v in (0.0, 0.001, 0.01, 0.05, 0.1)),
+                   help="noise levels of the defence curve, comma-separated (default 0,0.001,0.01,0.05,0.1)")
+    g.add_argument("--defence-sample", type=int, default=64,
+                   help="records the defence curve inverts at each noise level (default 64; 0: no curve)")
+    g.add_argument("--region", default="US", help="default region for phone numbers without a country code (default US)")
+    g = a.add_argument_group("where it runs")
+    g.add_argument("--engine", default="local", choices=("local", "ray"),
+                   help="local: this process; ray: Ray actors (default local)")
+    g.add_argument("--ray-address", help="an existing Ray cluster (auto, ray://head:10001); default: a local instance")
+    g.add_argument("--workers", type=int, default=None, help="Ray actors (default: CPUs // --threads)")
+    g.add_argument("--threads", type=int, default=None, help="C core threads per Ray actor (default 1)")
+    g.add_argument("--batch-size", type=int, default=16, help="records per task (default 16)")
+    a.add_argument("--out", required=True, help="the folder for results.jsonl, report.html and summary.json; "
+                                                "rerun with the same settings to resume")
+    a.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    a.set_defaults(func=cmd_audit)
     return p
 
 
@@ -555,7 +634,7 @@ def main(argv: list[str] | None = None) -> int:
     except CliError as e:
         print(f"vec2text-c: error: {e}", file=sys.stderr)
         return 2
-    except (ValueError, TypeError, FileNotFoundError, NotImplementedError, ImportError, OSError) as e:
+    except (ValueError, TypeError, FileNotFoundError, NotImplementedError, ImportError, OSError, RuntimeError) as e:
         print(f"vec2text-c: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
