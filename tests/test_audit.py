@@ -489,7 +489,9 @@ def ray_local():
 def test_ray_gives_the_local_audit(tmp_path, chroma_dir, local_run, ray_local):
     s = A.audit(tmp_path / "o", chroma=chroma_dir, collection="docs", sample=40, seed=3, noise=NOISE,
                 defence_sample=12, engine="ray", batch_size=5, progress=False)
-    assert s["settings"]["engine"] == {"engine": "ray", "workers": 2, "threads_per_worker": 1}
+    eng = s["settings"]["engine"]
+    assert (eng["engine"], eng["workers"], eng["threads_per_worker"]) == ("ray", 2, 1)
+    assert 0 < eng["startup_seconds"] and 0 < eng["work_seconds"] <= s["timing"]["seconds_inverting"]
     want = {r["id"]: r for r in _rows(local_run[0] / "results.jsonl")}
     got = {r["id"]: r for r in _rows(tmp_path / "o" / "results.jsonl")}
     assert {k: v["recovered"] for k, v in got.items()} == {k: v["recovered"] for k, v in want.items()}

@@ -161,6 +161,9 @@ def run_ray(spec: ModelSpec, tasks: list[dict], on_rows: Callable[[list[dict]], 
         raise ImportError(f"--engine ray needs the `ray` package (pip install 'vec2text_c[audit]'): {e}") from None
     if not isinstance(threads, int) or threads < 1:
         raise ValueError(f"threads: expected an int >= 1 (C core threads per worker), got {threads!r}")
+    import time
+
+    t0 = time.perf_counter()
     started = False
     if not ray.is_initialized():
         if address:
@@ -179,6 +182,8 @@ def run_ray(spec: ModelSpec, tasks: list[dict], on_rows: Callable[[list[dict]], 
             runtime_env={"env_vars": {"OMP_NUM_THREADS": str(threads)}})
         spec_dict = asdict(spec)
         actors = [actor_cls.remote(ModelSpec(**spec_dict)) for _ in range(min(workers, max(1, len(tasks))))]
+        ray.get([a.pid.remote() for a in actors])  # every actor has loaded its model
+        t_ready = time.perf_counter()
         queue = list(reversed(tasks))
         pending: dict = {}
         for a in actors:  # two batches in flight per actor: the next one waits in its queue
@@ -192,7 +197,8 @@ def run_ray(spec: ModelSpec, tasks: list[dict], on_rows: Callable[[list[dict]], 
             on_rows(ray.get(ref))
             if queue:
                 pending[actor.run.remote(queue.pop())] = actor
-        return {"workers": len(actors), "threads_per_worker": threads}
+        return {"workers": len(actors), "threads_per_worker": threads,
+                "startup_seconds": round(t_ready - t0, 3), "work_seconds": round(time.perf_counter() - t_ready, 3)}
     finally:
         for a in locals().get("actors", []):
             ray.kill(a)

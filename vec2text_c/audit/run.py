@@ -105,7 +105,7 @@ def audit(out: str | os.PathLike, *, store: Store | None = None, chroma=None, co
     with a corrector, the inverter alone without); search: as invert_embeddings. sample: audit N
     records drawn with `seed` (None: all). noise / defence_sample: the defence curve's levels and
     how many records it inverts at each. engine: "local" (this process) or "ray" (workers
-    actors with `threads` C core threads each, on the cluster at ray_address or a local Ray
+    actors with `threads` C core threads each (default 1; the local engine uses this process's threads), on the cluster at ray_address or a local Ray
     instance). batch_size: records per task. on_batch(done, total): after each batch is written.
     Restarted with the same settings, it resumes: records already in OUT/results.jsonl are not
     inverted again."""
@@ -222,7 +222,8 @@ def audit(out: str | os.PathLike, *, store: Store | None = None, chroma=None, co
     try:
         if engine == "local":
             run_local(worker, tasks, on_rows)
-            engine_info["threads"] = threads
+            engine_info.update(threads=int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1),
+                               work_seconds=round(time.time() - t_inv, 3))
         else:
             engine_info.update(run_ray(spec, tasks, on_rows, workers=workers, threads=threads or 1,
                                        address=ray_address))
