@@ -141,7 +141,7 @@ def test_every_sampled_personal_document_is_scored(tmp_path, chroma_dir, records
         assert v["found"] == len(items) and v["recovered"] == sum(x["recovered"] for x in items)
 
 
-def test_defence_curve_recall_and_leak(local_run):
+def test_defence_curve_recall_and_leak(local_run, chroma_dir):
     out, summary = local_run
     curve = summary["defence"]
     assert [c["noise"] for c in curve] == list(NOISE)
@@ -155,6 +155,14 @@ def test_defence_curve_recall_and_leak(local_run):
         got = [r for r in drows if r["noise"] == level]
         assert c["token_f1"] == pytest.approx(np.mean([r["token_f1"] for r in got]), abs=1e-9)
     assert curve[0][f"recall_at_{A.run.RECALL_AT}"] == 1.0  # a clean vector finds itself
+    # retrieval is measured against the whole store, recomputed here from the defence's noise
+    store = A.read_chroma(chroma_dir, "docs")
+    assert all(c["retrieval_database"] == len(store) == N for c in curve)
+    own = np.asarray([store.ids.index(i) for i in ids])
+    rows_in_sample = sorted(store.ids.index(i) for i in ids)
+    assert [store.ids[k] for k in rows_in_sample] == ids
+    noisy = A.run._noisy(store.vectors[own], NOISE[-1], 3)
+    assert curve[-1]["recall_at_10"] == A.recall_at(noisy, own, store.vectors)
     assert curve[-1]["cosine"] < curve[0]["cosine"] - 0.2  # λ = 0.1 destroys the leak ...
     assert curve[-1]["token_f1"] < curve[0]["token_f1"]
 

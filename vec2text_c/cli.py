@@ -608,8 +608,8 @@ def build_parser() -> argparse.ArgumentParser:
     g = a.add_argument_group("what to audit")
     g.add_argument("--sample", type=int, default=None, help="audit N records drawn with --seed (default: all)")
     g.add_argument("--seed", type=int, default=0, help="seed of the sample and of the defence noise (default 0)")
-    g.add_argument("--noise", default=",".join(f"{v:g}" for v in (0.0, 0.001, 0.01, 0.05, 0.1)),
-                   help="noise levels of the defence curve, comma-separated (default 0,0.001,0.01,0.05,0.1)")
+    g.add_argument("--noise", default="0,0.001,0.01,0.05,0.1,0.5",
+                   help="noise levels of the defence curve, comma-separated (default 0,0.001,0.01,0.05,0.1,0.5)")
     g.add_argument("--defence-sample", type=int, default=64,
                    help="records the defence curve inverts at each noise level (default 64; 0: no curve)")
     g.add_argument("--region", default="US", help="default region for phone numbers without a country code (default US)")

@@ -153,8 +153,8 @@ def write_report(path: str | Path, summary: dict, rows: list[dict]) -> None:
         parts.append("<p class='note'>Each stored vector v becomes v + λ·|v|·ε, ε ~ N(0, I). Leakage: inverting the "
                      f"noisy vectors of {curve[0]['records']} records (cosine to the clean vector, token F1 to the "
                      f"document). Retrieval cost: {rk.replace('_', ' ')}, the share of noisy vectors whose own record is "
-                     f"among the {rk.rsplit('_', 1)[1]} nearest of the {curve[0]['retrieval_database']} stored clean "
-                     "vectors.</p>")
+                     f"among the {rk.rsplit('_', 1)[1]} nearest of the store's {curve[0]['retrieval_database']} clean "
+                     "vectors (all of them, not only the audited sample).</p>")
         parts.append(f"<figure id='fig-defence'>{_defence_figure(curve, rk)}<figcaption>Leakage and retrieval against "
                      "the noise level</figcaption></figure>")
         drows = [[f"{c['noise']:g}", num(c["cosine"]), num(c.get("token_f1")), num(c.get("bleu"), 1), pct(c[rk])]

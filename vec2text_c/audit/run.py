@@ -20,7 +20,7 @@ from .stores import Store, open_store
 
 __all__ = ["audit", "DEFAULT_NOISE", "SUBSTANTIAL_F1"]
 
-DEFAULT_NOISE = (0.0, 0.001, 0.01, 0.05, 0.1)
+DEFAULT_NOISE = (0.0, 0.001, 0.01, 0.05, 0.1, 0.5)
 SUBSTANTIAL_F1 = 0.5  # a record's text counts as substantially recovered from this token F1 on
 RECALL_AT = 10
 
@@ -261,7 +261,7 @@ def audit(out: str | os.PathLike, *, store: Store | None = None, chroma=None, co
     missing = [i for i in audited.ids if i not in by_id]
     if missing:
         raise RuntimeError(f"{len(missing)} records were not audited (first: {missing[0]!r})")
-    defence = _defence_curve(levels, audited, def_rows, rows, defence_file.rows, seed)
+    defence = _defence_curve(levels, store, audited, def_rows, rows, defence_file.rows, seed)
     settings_full = dict(settings, engine=engine_info, batch_size=batch_size, lowercased=worker.lowercase,
                          versions=_versions(), audit=audit_id)
     summary = summarize(rows, defence, settings_full, timing={
@@ -273,15 +273,18 @@ def audit(out: str | os.PathLike, *, store: Store | None = None, chroma=None, co
     return summary
 
 
-def _defence_curve(levels, audited: Store, def_rows, rows: list[dict], defence_rows: list[dict], seed: int) -> list[dict]:
+def _defence_curve(levels, store: Store, audited: Store, def_rows, rows: list[dict], defence_rows: list[dict],
+                   seed: int) -> list[dict]:
+    """Leak and retrieval per noise level; the retrieval database is every finite vector of the
+    whole store (not only the audited sample)."""
     if not len(def_rows):
         return []
     by_key = {(r["id"], r["noise"]): r for r in defence_rows}
     main = {r["id"]: r for r in rows}
-    finite = np.flatnonzero(np.isfinite(audited.vectors).all(axis=1))
-    database = audited.vectors[finite]
-    position = {int(i): k for k, i in enumerate(finite)}
-    own = np.asarray([position[int(i)] for i in def_rows])
+    finite = np.flatnonzero(np.isfinite(store.vectors).all(axis=1))
+    database = store.vectors[finite]
+    position = {store.ids[int(i)]: k for k, i in enumerate(finite)}
+    own = np.asarray([position[audited.ids[int(i)]] for i in def_rows])
     curve = []
     for level in levels:
         if level == 0:
