@@ -373,7 +373,7 @@ def test_every_cli_option_says_what_it_does():
     blank = []
     parser = build_parser()
     subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    assert set(subs.choices) == {"demo", "invert", "embed", "eval", "train"}
+    assert set(subs.choices) == {"demo", "invert", "embed", "eval", "train", "audit"}
     for name, sub in subs.choices.items():
         for action in sub._actions:
             if isinstance(action, argparse._HelpAction):

@@ -179,7 +179,7 @@ def run_ray(spec: ModelSpec, tasks: list[dict], on_rows: Callable[[list[dict]], 
             raise ValueError(f"workers: expected an int >= 1, got {workers!r}")
         actor_cls = ray.remote(AuditWorker).options(
             num_cpus=threads, max_restarts=-1, max_task_retries=-1,
-            runtime_env={"env_vars": {"OMP_NUM_THREADS": str(threads)}})
+            runtime_env={"env_vars": {"OMP_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false"}})
         spec_dict = asdict(spec)
         actors = [actor_cls.remote(ModelSpec(**spec_dict)) for _ in range(min(workers, max(1, len(tasks))))]
         ray.get([a.pid.remote() for a in actors])  # every actor has loaded its model
