@@ -21,7 +21,7 @@ table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #ccc;padding
 th{background:#f3f3f3}td.n{text-align:right;font-variant-numeric:tabular-nums}
 .big{font-size:1.4em;font-weight:600;margin:.4em 0}.note{color:#555;font-size:.92em}
 figure{display:inline-block;margin:.5em 1em .5em 0}figcaption{font-size:.9em;color:#444}
-.ex td{max-width:30em}
+.ex td{max-width:30em}td{overflow-wrap:anywhere}
 """
 
 
@@ -184,7 +184,8 @@ def write_report(path: str | Path, summary: dict, rows: list[dict]) -> None:
         parts.append("</section>")
 
     parts.append("<section id='settings'><h2>Settings</h2>")
-    flat = [[k, json.dumps(v, default=str) if isinstance(v, (dict, list)) else v] for k, v in st.items()]
+    flat = [[k, json.dumps(v, default=str) if isinstance(v, (dict, list)) else "none" if v is None else v]
+            for k, v in st.items()]
     flat += [[f"timing: {k}", v] for k, v in summary["timing"].items()]
     parts.append(_table("settings-table", ["setting", "value"], flat) + "</section>")
     parts.append("</body></html>\n")
