@@ -486,10 +486,31 @@ def test_cli_audit_prints_the_headline_and_writes_the_files(tmp_path, records):
 
 # ---- Ray: a local instance with 2 workers, started and shut down here ----
 
-@pytest.fixture(scope="module")
-def ray_local():
+def test_ray_started_from_a_folder_holding_another_vec2text_c(tmp_path, chroma_dir, local_run, monkeypatch):
+    """Ray puts its starting directory first on the workers' path: a source checkout there (no
+    built C core) must not replace the package the driver runs, on the engine-started instance."""
     ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    assert not ray.is_initialized()
+    (tmp_path / "vec2text_c").mkdir()
+    (tmp_path / "vec2text_c" / "__init__.py").write_text("raise ImportError('the shadowing checkout')\n")
+    monkeypatch.chdir(tmp_path)
+    s = A.audit("o", chroma=chroma_dir, collection="docs", sample=40, seed=3, noise=(0,), engine="ray",
+                workers=1, batch_size=10, progress=False)
+    assert not ray.is_initialized() and Path.cwd() == tmp_path
+    assert s["settings"]["engine"]["workers"] == 1
+    want = {r["id"]: r["recovered"] for r in _rows(local_run[0] / "results.jsonl")}
+    got = {r["id"]: r["recovered"] for r in _rows(tmp_path / "o" / "results.jsonl")}
+    assert got == want
+
+
+@pytest.fixture(scope="module")
+def ray_local(tmp_path_factory):
+    ray = pytest.importorskip("ray")
+    # started from a neutral directory: the repository root (pytest's usual directory) holds the
+    # unbuilt source folder, which Ray would put first on its workers' path
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(tmp_path_factory.mktemp("ray"))
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
 

@@ -10,6 +10,7 @@ engines, and results stream back to the driver, which writes them.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -147,6 +148,36 @@ def run_local(worker: AuditWorker, tasks: Iterable[dict], on_rows: Callable[[lis
         on_rows(worker.run(task))
 
 
+def _shadow_package() -> Path | None:
+    """The current directory's vec2text_c folder when it is not the package this process runs.
+
+    Ray adds the directory a driver was started from to the front of every worker's sys.path,
+    so a source checkout there (a repository root without a built C core, another version)
+    would be imported by the workers instead of the installed package."""
+    here = Path.cwd() / "vec2text_c"
+    mine = Path(__file__).resolve().parents[1]
+    if here.is_dir() and here.resolve() != mine:
+        return here
+    return None
+
+
+@contextlib.contextmanager
+def _cwd_without_shadow():
+    """Run the block (Ray's start or connection) from the directory that holds this process's
+    vec2text_c when the current one would shadow it on the workers (see `_shadow_package`), so
+    that the workers put the right package first; elsewhere, do nothing. (Not a temporary
+    directory: a local instance's processes keep the directory they were started in.)"""
+    if _shadow_package() is None:
+        yield
+        return
+    old = os.getcwd()
+    os.chdir(Path(__file__).resolve().parents[2])
+    try:
+        yield
+    finally:
+        os.chdir(old)
+
+
 def run_ray(spec: ModelSpec, tasks: list[dict], on_rows: Callable[[list[dict]], None], *, workers: int | None = None,
             threads: int = 1, address: str | None = None) -> dict:
     """Run the tasks on Ray actors, handing each batch's rows to `on_rows` as it finishes.
@@ -166,11 +197,12 @@ def run_ray(spec: ModelSpec, tasks: list[dict], on_rows: Callable[[list[dict]], 
     t0 = time.perf_counter()
     started = False
     if not ray.is_initialized():
-        if address:
-            ray.init(address=address, log_to_driver=False)
-        else:
-            n = workers if workers is not None else max(1, (os.cpu_count() or 1) // threads)
-            ray.init(num_cpus=n * threads, include_dashboard=False, log_to_driver=False)
+        with _cwd_without_shadow():
+            if address:
+                ray.init(address=address, log_to_driver=False)
+            else:
+                n = workers if workers is not None else max(1, (os.cpu_count() or 1) // threads)
+                ray.init(num_cpus=n * threads, include_dashboard=False, log_to_driver=False)
         started = True
     try:
         if workers is None:
@@ -182,7 +214,17 @@ def run_ray(spec: ModelSpec, tasks: list[dict], on_rows: Callable[[list[dict]], 
             runtime_env={"env_vars": {"OMP_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false"}})
         spec_dict = asdict(spec)
         actors = [actor_cls.remote(ModelSpec(**spec_dict)) for _ in range(min(workers, max(1, len(tasks))))]
-        ray.get([a.pid.remote() for a in actors])  # every actor has loaded its model
+        try:
+            ray.get([a.pid.remote() for a in actors])  # every actor has loaded its model
+        except ray.exceptions.RayError as e:
+            shadow = _shadow_package()
+            if shadow is not None and not started:
+                raise RuntimeError(
+                    f"the Ray workers could not load vec2text_c: Ray puts the directory it was started from "
+                    f"({shadow.parent}) first on its workers' path, and that directory holds another vec2text_c "
+                    f"folder ({shadow}) than this process's; call ray.init() from another directory, or let the "
+                    f"audit start Ray itself: {e}") from None
+            raise
         t_ready = time.perf_counter()
         queue = list(reversed(tasks))
         pending: dict = {}

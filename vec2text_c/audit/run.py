@@ -104,6 +104,13 @@ def _versions() -> dict:
     return {"vec2text_c": __version__, "python": platform.python_version(), "numpy": np.__version__}
 
 
+def _absolute_if_path(name_or_path) -> str:
+    """An existing path made absolute (workers on Ray may run in another directory); a name
+    ("minilm", a repository id) as given."""
+    p = Path(os.fspath(name_or_path))
+    return os.fspath(p.resolve()) if p.exists() else os.fspath(name_or_path)
+
+
 def audit(out: str | os.PathLike, *, store: Store | None = None, chroma=None, collection=None, lancedb=None, table=None,
           vectors=None, texts=None, vector_column=None, text_column=None, id_column=None,
           corrector: str = "minilm", aligner: str | None = None, num_steps: int | None | str = "default",
@@ -155,8 +162,8 @@ def audit(out: str | os.PathLike, *, store: Store | None = None, chroma=None, co
     # the model, loaded here first: a dimension that fits neither model nor aligner fails before any work
     from ..api import _check_search, _check_steps
 
-    spec0 = ModelSpec(corrector=os.fspath(corrector), aligner=None if aligner is None else os.fspath(aligner),
-                      dtype=dtype, region=region)
+    spec0 = ModelSpec(corrector=_absolute_if_path(corrector),
+                      aligner=None if aligner is None else _absolute_if_path(aligner), dtype=dtype, region=region)
     worker = AuditWorker(spec0)
     if store.dim != worker.input_dim:
         via = f"the aligner {aligner} takes" if aligner is not None else f"the model {corrector!r} inverts"
