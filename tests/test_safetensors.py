@@ -169,3 +169,83 @@ def test_convert_pytorch_bin_once_into_our_cache(tmp_path, monkeypatch):
     np.testing.assert_array_equal(st.get("b"), sd["b"].float().numpy())
     mtime = out.stat().st_mtime_ns
     assert weights_file(src) == out and out.stat().st_mtime_ns == mtime  # converted once, reused after
+
+# ---- int8 rows: W (I8) and W.int8_scale (one float per row), W = q * scale[row] ----
+
+def test_int8_rows_read_back_as_q_times_scale(tmp_path, rng):
+    from vec2text_c._safetensors_io import Int8Rows
+
+    a = rng.standard_normal((5, 7)).astype(np.float32)
+    a[2] = 0.0  # an all-zero row: scale 0, values 0
+    b = rng.standard_normal((3, 2, 4)).astype(np.float32) * 1e-3
+    qa, qb = Int8Rows(a), Int8Rows(b)
+    p = tmp_path / "q.safetensors"
+    save_file({"a": qa, "b": qb, "c": a}, p)
+    st = _core.SafeTensors(str(p))
+    assert st.keys() == ["a", "a.int8_scale", "b", "b.int8_scale", "c"]
+    assert st.info("a")[:2] == ("I8", (5, 7)) and st.info("a.int8_scale")[:2] == ("F32", (5,))
+    np.testing.assert_array_equal(st.get("a"), qa.q)  # get: as stored
+    # weight: as the loaders read it, q * scale[row] computed in float32 (hand-computed here)
+    np.testing.assert_array_equal(st.weight("a"), qa.q.astype(np.float32) * qa.scale[:, None])
+    np.testing.assert_array_equal(st.weight("b"), qb.q.astype(np.float32) * qb.scale[:, None, None])
+    np.testing.assert_array_equal(st.weight("c"), a)
+    # rounding to nearest: within half a step of each row's own scale
+    step = np.abs(a).max(axis=1) / 127
+    assert (np.abs(st.weight("a") - a) <= step[:, None] / 2 + 1e-7).all()
+    assert not st.weight("a")[2].any() and qa.scale[2] == 0
+    assert np.abs(qa.q).max() == 127
+
+
+def test_merge_int8_rows_for_numpy_and_torch_state_dicts(rng):
+    import torch
+
+    from vec2text_c._safetensors_io import Int8Rows, merge_int8_rows
+
+    a = rng.standard_normal((4, 6)).astype(np.float32)
+    q = Int8Rows(a)
+    want = q.q.astype(np.float32) * q.scale[:, None]
+    got = merge_int8_rows({"w": q.q, "w.int8_scale": q.scale, "v": a[0]})
+    assert sorted(got) == ["v", "w"]
+    np.testing.assert_array_equal(got["w"], want)
+    tgot = merge_int8_rows({"w": torch.from_numpy(q.q), "w.int8_scale": torch.from_numpy(q.scale)})
+    np.testing.assert_array_equal(tgot["w"].numpy(), want)
+    with pytest.raises(ValueError, match="'x.int8_scale' has no I8 tensor 'x'"):
+        merge_int8_rows({"x.int8_scale": q.scale})
+    with pytest.raises(ValueError, match="finite array"):
+        Int8Rows(np.array([[1.0, np.nan]], np.float32))
+
+
+def _int8_file(tmp_path, scale, q=None):
+    q = np.arange(-6, 6, dtype=np.int8).reshape(3, 4) if q is None else q
+    tensors = {"w": q}
+    if scale is not None:
+        tensors["w.int8_scale"] = scale
+    p = tmp_path / "bad.safetensors"
+    save_file(tensors, p)
+    return _core.SafeTensors(str(p))
+
+
+@pytest.mark.parametrize("scale, match", [
+    (None, r"'w' is I8 but the file has no row scale 'w.int8_scale'"),
+    (np.ones(3, np.int8), r"row scale 'w.int8_scale' is I8; a floating dtype"),
+    (np.ones(4, np.float32), r"'w.int8_scale' has shape \[4\] but .*needs \[3\]"),
+    (np.ones((3, 1), np.float32), r"'w.int8_scale' has shape \[3, 1\]"),
+    (np.array([1.0, np.inf, 1.0], np.float32), r"w.int8_scale.*(finite|inf)"),
+])
+def test_int8_rows_with_a_bad_scale_are_refused_by_name(tmp_path, scale, match):
+    st = _int8_file(tmp_path, scale)
+    with pytest.raises(ValueError, match=match):
+        st.weight("w")
+
+
+def test_int8_scalar_and_other_integer_weights_are_refused(tmp_path):
+    p = tmp_path / "s.safetensors"
+    save_file({"s": np.array(3, np.int8), "s.int8_scale": np.ones(1, np.float32), "i": np.ones(2, np.int32)}, p)
+    st = _core.SafeTensors(str(p))
+    with pytest.raises(ValueError, match="'s' is an I8 scalar"):
+        st.weight("s")
+    with pytest.raises(ValueError, match="'i' has dtype I32; a floating dtype .* or I8 with a '.int8_scale' row scale"):
+        st.weight("i")
+    with pytest.raises(ValueError, match="'w' is stored as int8 rows, and 'w.int8_scale' is taken"):
+        from vec2text_c._safetensors_io import Int8Rows
+        save_file({"w": Int8Rows(np.ones((2, 2))), "w.int8_scale": np.ones(2, np.float32)}, tmp_path / "x.safetensors")

@@ -45,6 +45,7 @@ def run(tmp_path_factory, shared_data):
     train_corrector(work, STEPS)
     export(work, root / "fp32", bf16=False)
     export(work, root / "bf16", bf16=True)
+    export(work, root / "int8", bf16=True, int8=("*",))
     return root, work
 
 
@@ -203,6 +204,50 @@ def test_bf16_export_is_half_the_size_and_close(run):
     assert np.abs(x32 - x16).max() <= 2e-2 * np.abs(x32).max()
 
 
+def _dequantized_copy(src: Path, dst: Path) -> Path:
+    """The export at src with every int8-rows pair written back as the float32 values it stands for."""
+    from safetensors.numpy import load_file
+
+    from vec2text_c._safetensors_io import merge_int8_rows, save_file
+
+    shutil.copytree(src / "t5", dst / "t5")
+    for kind in ("inverter", "corrector"):
+        (dst / kind).mkdir(parents=True)
+        shutil.copyfile(src / kind / "config.json", dst / kind / "config.json")
+        state = merge_int8_rows(load_file(str(src / kind / "model.safetensors")))
+        save_file({k: np.asarray(v, np.float32) for k, v in state.items()}, dst / kind / "model.safetensors")
+    return dst
+
+
+def test_int8_export_runs_as_its_dequantized_weights(run, tmp_path):
+    """int8 rows are read as q * scale by the C core: the models compute exactly what the same
+    models stored with those float32 values compute, at about half the bf16 size."""
+    root, work = run
+    for kind in ("inverter", "corrector"):
+        b = (root / "bf16" / kind / "model.safetensors").stat().st_size
+        q = (root / "int8" / kind / "model.safetensors").stat().st_size
+        assert q < 0.65 * b, (kind, q, b)
+    ref = _dequantized_copy(root / "int8", tmp_path / "deq")
+    c8 = vec2text_c.load_corrector(root / "int8" / "inverter", root / "int8" / "corrector")
+    cf = vec2text_c.load_corrector(ref / "inverter", ref / "corrector")
+    E = np.load(work / "data" / "embeddings.npy")[:8]
+    np.testing.assert_array_equal(c8.inverter.inputs(E), cf.inverter.inputs(E))
+    assert vec2text_c.invert_embeddings(E, c8, num_steps=2) == vec2text_c.invert_embeddings(E, cf, num_steps=2)
+    # and close to the float model it was made from
+    c32 = vec2text_c.load_corrector(root / "fp32" / "inverter", root / "fp32" / "corrector")
+    x32, x8 = c32.inverter.inputs(E), c8.inverter.inputs(E)
+    assert np.abs(x32 - x8).max() <= 3e-2 * np.abs(x32).max()
+
+
+def test_int8_export_patterns_are_checked_before_writing(run, tmp_path):
+    _, work = run
+    with pytest.raises(ValueError, match=r"int8: the patterns \['nothing\.\*'\] match no matrix"):
+        export(work, tmp_path / "x", int8=("embedding_transform*", "nothing.*"))
+    assert not (tmp_path / "x").exists()
+    with pytest.raises(TypeError, match="int8: expected a sequence of name patterns"):
+        export(work, tmp_path / "x", int8="embedding_transform*")
+
+
 def test_resume_continues_the_same_run(run, tmp_path):
     _, work = run
     w2 = tmp_path / "w"
@@ -235,6 +280,25 @@ def test_the_corrector_continues_from_exported_weights(run, tmp_path):
     for k, v in want.items():
         torch.testing.assert_close(got[k], v, rtol=0, atol=0)
     assert not (w2 / "runs" / "inverter").exists()  # the inverter was not needed
+
+
+def test_the_corrector_continues_from_an_int8_export(run, tmp_path):
+    """init_from reads int8 rows as the C core does (q * scale): lr 0 keeps exactly those values."""
+    from safetensors.numpy import load_file
+
+    from vec2text_c._safetensors_io import merge_int8_rows
+
+    root, work = run
+    w2 = tmp_path / "w"
+    shutil.copytree(work / "data", w2 / "data")
+    shutil.copytree(work / "t5", w2 / "t5")
+    train_corrector(w2, replace(STEPS, steps=2, eval_every=2, save_every=2, lr=0.0, warmup=1),
+                    init_from=root / "int8" / "corrector", with_gate=False)
+    want = merge_int8_rows(load_file(str(root / "int8" / "corrector" / "model.safetensors")))
+    got = torch.load(w2 / "runs" / "corrector" / "state.pt", weights_only=True)["model"]
+    assert any(k + ".int8_scale" in load_file(str(root / "int8" / "corrector" / "model.safetensors")) for k in got)
+    for k, v in want.items():
+        np.testing.assert_array_equal(got[k].numpy(), np.asarray(v, np.float32))
 
 
 def test_device_is_checked_before_training(tmp_path):

@@ -15,7 +15,7 @@ import torch
 import vec2text_c
 from vec2text_c.cli import main as cli_main
 from vec2text_c.train.modeling import InversionModule, bow_logits, bow_loss
-from vec2text_c.train.pipeline import (ModelShape, _load_module, export, make_hypotheses, prepare,
+from vec2text_c.train.pipeline import (ModelShape, _load_module, export, make_hypotheses, prepare, spread,
                                        train_corrector, train_inverter)
 from vec2text_c.train.trainer import TrainSettings, fit
 from vec2text_c.train.warmstart import _bert_tensors, bert_dir, piece_embeddings, warm_start_t5
@@ -181,9 +181,12 @@ def test_gate_measures_what_the_core_would_measure(recipe_run):
     _, work = recipe_run
     model = _load_module(work, "inverter")
     got = gate(work, n=8)(model)
-    texts = (work / "data" / "val.txt").read_text().splitlines()[:8]
+    val = (work / "data" / "val.txt").read_text().splitlines()
+    pick = spread(len(val), 8)  # 8 of the 20 validation texts, across the split
+    assert len(val) == 20 and pick.tolist() != list(range(8))
+    texts = [val[i] for i in pick]
     info = json.loads((work / "data" / "info.json").read_text())
-    E = np.load(work / "data" / "embeddings.npy")[info["n_train"]: info["n_train"] + 8]
+    E = np.load(work / "data" / "embeddings.npy")[info["n_train"] + pick]
     with torch.no_grad():
         x, mask = model.encoder_inputs(torch.from_numpy(E))
         ids = model.encoder_decoder.generate(inputs_embeds=x, attention_mask=mask, max_length=32, num_beams=1,
@@ -217,6 +220,15 @@ def test_exported_recipe_inverter_runs_on_the_core_as_in_torch(recipe_run):
     ours = core.inputs(E)
     np.testing.assert_allclose(ours, x.numpy(), atol=1e-5, rtol=1e-5)
     assert t5.generate(inputs_embeds=ours, max_length=32).tolist() == want.tolist()
+
+
+def test_spread_draws_across_the_split():
+    a = spread(1000, 50)
+    assert a.tolist() == sorted(set(a.tolist())) and len(a) == 50 and 0 <= a.min() and a.max() < 1000
+    assert a.tolist() == spread(1000, 50).tolist()  # the same draw every time
+    # every tenth of the split is represented (a prefix would cover only the first)
+    assert len(set((a // 100).tolist())) == 10
+    assert spread(7, 10).tolist() == list(range(7)) and spread(7, None).tolist() == list(range(7))
 
 
 def test_time_budget_stops_and_saves(tmp_path):
@@ -272,7 +284,9 @@ def test_hypotheses_add_beam_alternatives_and_the_corrector_runs_on_the_core(rec
     rows, ids, n = h["rows"], h["ids"], int(h["n_train"])
     info = json.loads((work / "data" / "info.json").read_text())
     train_rows = rows[:n]
-    assert (train_rows < 48).all() and set(train_rows.tolist()) == set(range(48))
+    # 48 training texts drawn across the split (it keeps the corpus order), not its first 48
+    assert set(train_rows.tolist()) == set(spread(info["n_train"], 48).tolist())
+    assert len(set(train_rows.tolist())) == 48 and train_rows.max() >= 0.8 * info["n_train"]
     assert n > 48  # beam alternatives beside the greedy ones
     assert (rows[n:] >= info["n_train"]).all() and len(rows) - n == info["n_val"]
     # the first hypothesis of each text is its greedy one; the others differ from it
@@ -287,10 +301,11 @@ def test_hypotheses_add_beam_alternatives_and_the_corrector_runs_on_the_core(rec
     seen = {}
     # hypotheses come from the inverter as make_hypotheses exported it (bf16, in the work folder)
     made_with = vec2text_c.load_corrector(work / "inverter", root / "fp32" / "corrector")
-    vec2text_c.api._run(E[:8], made_with, 1, 1, on_round=lambda rnd, b, i, lens, embs, cos, best, active:
+    sel = sorted(first)[:8]
+    vec2text_c.api._run(E[sel], made_with, 1, 1, on_round=lambda rnd, b, i, lens, embs, cos, best, active:
                         seen.setdefault(rnd, i.copy()))
     L = ids.shape[1]
-    assert seen[0][:, :L].tolist() == [first[r].astype(np.int64).tolist() for r in range(8)]
+    assert seen[0][:, :L].tolist() == [first[r].astype(np.int64).tolist() for r in sel]
     # hypothesis embeddings are the embedder's of the decoded texts
     texts = corr.tokenizer.batch_decode(ids[:n][-6:], skip_special_tokens=True)
     np.testing.assert_allclose(h["embeddings"][:n][-6:], corr.embed(texts, 32), atol=1e-5)

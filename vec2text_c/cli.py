@@ -458,7 +458,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         elif stage == "corrector":
             train_corrector(work, settings(args.corrector_steps), init_from=args.corrector_init_from)
         elif stage == "export":
-            out = export(work, args.out or work / "export", bf16=not args.fp32)
+            out = export(work, args.out or work / "export", bf16=not args.fp32, int8=args.int8 or ())
             print(f"wrote {out}/inverter and {out}/corrector (load with vec2text_c.load_corrector)", file=sys.stderr)
 
 
@@ -581,6 +581,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--device", default="cpu", help="where PyTorch trains: cpu (default), cuda or cuda:N")
     t.add_argument("--no-bf16", action="store_true", help="train in fp32 even where the CPU has bf16")
     t.add_argument("--fp32", action="store_true", help="export fp32 weights (default: bf16 storage)")
+    t.add_argument("--int8", nargs="+", metavar="PATTERN",
+                   help="export the matrices whose names match these patterns (fnmatch, e.g. "
+                        "'embedding_transform_*.3.weight') as int8 by rows, a float32 scale per row: half "
+                        "their bf16 size, read by vec2text_c only")
     t.set_defaults(func=cmd_train)
 
     a = sub.add_parser("audit", help="audit a vector store for what its vectors give away (needs the [audit] extra)")

@@ -336,6 +336,46 @@ const v2t_st_tensor *v2t_st_find(const v2t_st *st, const char *name)
     return NULL;
 }
 
+/* An I8 tensor stored by rows: value[r, ...] = q[r, ...] * scale[r], the scale a finite 1-D floating
+ * tensor named `<name>.int8_scale` with one entry per row (the first dimension). */
+static v2t_status read_int8_rows(const v2t_st *st, const v2t_st_tensor *t, float *out)
+{
+    char sname[V2T_MAX_NAME + sizeof V2T_ST_INT8_SCALE_SUFFIX];
+    snprintf(sname, sizeof sname, "%s%s", t->name, V2T_ST_INT8_SCALE_SUFFIX);
+    if (t->ndim < 1)
+        return v2t_fail(V2T_ERR_FORMAT, "%s: tensor '%s' is an I8 scalar; I8 weights are stored by rows (1-D or more)",
+                        st->path, t->name);
+    const v2t_st_tensor *sc = v2t_st_find(st, sname);
+    if (!sc)
+        return v2t_fail(V2T_ERR_FORMAT, "%s: tensor '%s' is I8 but the file has no row scale '%s' beside it",
+                        st->path, t->name, sname);
+    if (sc->dtype == V2T_ST_I8)
+        return v2t_fail(V2T_ERR_FORMAT, "%s: row scale '%s' is I8; a floating dtype (F32, F16, BF16) is needed",
+                        st->path, sname);
+    const int64_t rows = t->shape[0];
+    const int64_t n = v2t_st_numel(t);
+    const int64_t cols = rows ? n / rows : 0;
+    float *scale;
+    V2T_TRY(v2t_alloc((void **)&scale, (size_t)(rows ? rows : 1) * sizeof *scale, "int8 row scales"));
+    v2t_status s = v2t_st_read_f32(st, sc, 1, &rows, scale);
+    if (s == V2T_OK)
+        s = v2t_st_check_finite(st, sc, scale, rows);
+    enum { SLICE = 65536 };
+    signed char *buf = NULL;
+    if (s == V2T_OK)
+        s = v2t_alloc((void **)&buf, SLICE, "tensor read buffer");
+    const uint64_t base = st->data_offset + t->begin;
+    for (int64_t i0 = 0; i0 < n && s == V2T_OK; i0 += SLICE) {
+        const int64_t m = n - i0 < SLICE ? n - i0 : SLICE;
+        s = read_at(st, buf, (size_t)m, base + (uint64_t)i0, t->name);
+        for (int64_t i = 0; s == V2T_OK && i < m; i++)
+            out[i0 + i] = (float)buf[i] * scale[(i0 + i) / cols];
+    }
+    v2t_free(buf);
+    v2t_free(scale);
+    return s;
+}
+
 v2t_status v2t_st_read_f32(const v2t_st *st, const v2t_st_tensor *t, int ndim, const int64_t *shape, float *out)
 {
     int same = t->ndim == ndim;
@@ -383,9 +423,12 @@ v2t_status v2t_st_read_f32(const v2t_st *st, const v2t_st_tensor *t, int ndim, c
         v2t_free(buf);
         return s;
     }
+    case V2T_ST_I8:
+        return read_int8_rows(st, t, out);
     default:
-        return v2t_fail(V2T_ERR_FORMAT, "%s: tensor '%s' has dtype %s; a floating dtype (F32, F16, BF16) is needed",
-                        st->path, t->name, dtype_names[t->dtype]);
+        return v2t_fail(V2T_ERR_FORMAT,
+                        "%s: tensor '%s' has dtype %s; a floating dtype (F32, F16, BF16) or I8 with a '%s' row scale "
+                        "is needed", st->path, t->name, dtype_names[t->dtype], V2T_ST_INT8_SCALE_SUFFIX);
     }
 }
 

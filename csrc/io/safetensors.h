@@ -52,8 +52,13 @@ const char *v2t_st_dtype_name(v2t_st_dtype d);
 size_t v2t_st_dtype_size(v2t_st_dtype d);
 int64_t v2t_st_numel(const v2t_st_tensor *t);
 
-/* Copy a floating tensor (F32, F16, BF16, F64) into f32 `out` of numel elements,
- * after checking its shape equals `shape[ndim]`; the message names the tensor. */
+/* Weights may be stored as I8 by rows: tensor `W` (I8, rows = its first dimension) and beside it
+ * `W.int8_scale` (1-D floating, one entry per row); W's values are q * scale[row]. */
+#define V2T_ST_INT8_SCALE_SUFFIX ".int8_scale"
+
+/* Copy a floating tensor (F32, F16, BF16, F64), or an I8 tensor with its row scale, into f32
+ * `out` of numel elements, after checking its shape equals `shape[ndim]`; the message names
+ * the tensor. */
 v2t_status v2t_st_read_f32(const v2t_st *st, const v2t_st_tensor *t, int ndim, const int64_t *shape,
                            float *out);
 

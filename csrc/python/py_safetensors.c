@@ -150,6 +150,27 @@ static PyObject *st_get(PySafeTensors *self, PyObject *name_obj)
     return (PyObject *)out;
 }
 
+/* weight(name) -> float32 copy as the model loaders read it: floating dtypes converted, an I8
+ * tensor multiplied by its `<name>.int8_scale` row scale; other dtypes are refused. */
+static PyObject *st_weight(PySafeTensors *self, PyObject *name_obj)
+{
+    const v2t_st_tensor *t = lookup(self, name_obj);
+    if (!t)
+        return NULL;
+    npy_intp dims[V2T_MAX_NDIM];
+    for (int i = 0; i < t->ndim; i++)
+        dims[i] = (npy_intp)t->shape[i];
+    PyArrayObject *out = (PyArrayObject *)PyArray_SimpleNew(t->ndim, dims, NPY_FLOAT32);
+    if (!out)
+        return NULL;
+    v2t_status s = v2t_st_read_f32(self->st, t, t->ndim, t->shape, PyArray_DATA(out));
+    if (s != V2T_OK) {
+        Py_DECREF(out);
+        return v2t_py_raise(s);
+    }
+    return (PyObject *)out;
+}
+
 static PyObject *st_len_py(PySafeTensors *self, PyObject *Py_UNUSED(ignored))
 {
     if (!st_ready(self))
@@ -169,6 +190,9 @@ static PyMethodDef st_methods[] = {
     {"info", (PyCFunction)st_info, METH_O, "info(name) -> (dtype, shape, begin, end)."},
     {"get", (PyCFunction)st_get, METH_O,
      "get(name) -> ndarray copy (floating dtypes as float32, BF16/F16 converted)."},
+    {"weight", (PyCFunction)st_weight, METH_O,
+     "weight(name) -> float32 ndarray as the model loaders read it (I8 tensors times their "
+     "'<name>.int8_scale' row scale)."},
     {"num_tensors", (PyCFunction)st_len_py, METH_NOARGS, "Number of tensors."},
     {NULL, NULL, 0, NULL},
 };

@@ -24,13 +24,14 @@ import json
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
 from .corpora import heldout_split, read_corpus
 from .trainer import TrainSettings, fit
 
-__all__ = ["ModelShape", "prepare", "gate", "train_inverter", "make_hypotheses", "train_corrector", "export", "load_texts"]
+__all__ = ["ModelShape", "prepare", "spread", "gate", "train_inverter", "make_hypotheses", "train_corrector", "export", "load_texts"]
 
 DEFAULT_EMBEDDER = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -216,11 +217,21 @@ def _batched_val(fn, n: int, bs: int = 250) -> float:
     return tot / n
 
 
+def spread(count: int, n: int | None, seed: int = 0) -> np.ndarray:
+    """Indices of `n` of `count` items drawn with a fixed seed, in increasing order (all of them
+    when n is None or >= count). The splits keep the corpus order, one corpus after another, so a
+    prefix would see only the first corpora: gates and hypotheses sample across the whole split."""
+    if n is None or n >= count:
+        return np.arange(count, dtype=np.int64)
+    return np.sort(np.random.default_rng(seed).choice(count, size=int(n), replace=False)).astype(np.int64)
+
+
 def gate(workdir: str | Path, n: int = 200, batch: int = 100):
-    """The inverter's gate: a function model -> {"gate_cosine", "gate_bow_f1"} that decodes the
-    first `n` validation texts greedily (max_length = max_seq_length, as the correction loop's
-    step 0), embeds the decoded texts with the embedder on the C core and measures the mean
-    cosine to the target embeddings and the mean bag-of-words F1 (sets of lowercased words)."""
+    """The inverter's gate: a function model -> {"gate_cosine", "gate_bow_f1"} that decodes `n`
+    validation texts drawn across the split (`spread`) greedily (max_length = max_seq_length, as
+    the correction loop's step 0), embeds the decoded texts with the embedder on the C core and
+    measures the mean cosine to the target embeddings and the mean bag-of-words F1 (sets of
+    lowercased words)."""
     import re
 
     import torch
@@ -231,10 +242,12 @@ def gate(workdir: str | Path, n: int = 200, batch: int = 100):
     w = Path(workdir)
     info = _info(w)
     L = int(info["shape"]["max_seq_length"])
-    texts = load_texts(w / "data" / "val.txt")[:n]
-    if not texts:
+    val = load_texts(w / "data" / "val.txt")
+    if not val:
         raise ValueError(f"{w / 'data' / 'val.txt'}: no validation texts for the gate")
-    rows = info["n_train"] + np.arange(len(texts))
+    pick = spread(len(val), n)
+    texts = [val[i] for i in pick]
+    rows = info["n_train"] + pick
     target = np.asarray(np.load(w / "data" / "embeddings.npy", mmap_mode="r")[rows], dtype=np.float32)
     tok = T5Tokenizer.from_pretrained(w / "t5")
     emb = load_embedder(info["embedder"])
@@ -274,7 +287,7 @@ def gate(workdir: str | Path, n: int = 200, batch: int = 100):
 
 def corrector_gate(workdir: str | Path, n: int = 200, batch: int = 100):
     """The corrector's gate: a function model -> {"gate_cosine", "gate_bow_f1", "gate_start_cosine"}
-    that corrects the inverter's greedy hypotheses of the first `n` validation texts once
+    that corrects the inverter's greedy hypotheses of `n` validation texts (`spread`) once
     (greedy, as one correction round with beam width 1), embeds the results with the embedder on
     the C core and measures the mean cosine to the targets and the bag-of-words F1;
     gate_start_cosine is the hypotheses' own cosine, so the gain of a round is their difference."""
@@ -290,7 +303,8 @@ def corrector_gate(workdir: str | Path, n: int = 200, batch: int = 100):
     L = int(info["shape"]["max_seq_length"])
     h = np.load(w / "data" / "hypotheses.npz")
     k0 = int(h["n_train"])
-    rows, hyp, hemb = h["rows"][k0:k0 + n], h["ids"][k0:k0 + n], h["embeddings"][k0:k0 + n]
+    pick = k0 + spread(len(h["rows"]) - k0, n)
+    rows, hyp, hemb = h["rows"][pick], h["ids"][pick], h["embeddings"][pick]
     if not len(rows):
         raise ValueError(f"{w / 'data' / 'hypotheses.npz'}: no validation hypotheses for the corrector's gate")
     target = np.asarray(np.load(w / "data" / "embeddings.npy", mmap_mode="r")[rows], dtype=np.float32)
@@ -334,15 +348,18 @@ def corrector_gate(workdir: str | Path, n: int = 200, batch: int = 100):
 
 
 def load_exported(model, folder: str | Path) -> None:
-    """Load the weights of an exported checkpoint folder (export's model.safetensors, bf16 or
-    fp32) into a training module; the tied embedding aliases come from the shared matrix."""
+    """Load the weights of an exported checkpoint folder (export's model.safetensors: bf16,
+    fp32, int8 rows) into a training module; the tied embedding aliases come from the shared
+    matrix."""
     import torch
     from safetensors.torch import load_file
+
+    from .._safetensors_io import merge_int8_rows
 
     f = Path(folder) / "model.safetensors"
     if not f.is_file():
         raise FileNotFoundError(f"init_from: {f} not found (expected a folder written by export)")
-    state = {k: v.float() for k, v in load_file(str(f)).items()}
+    state = {k: v.float() for k, v in merge_int8_rows(load_file(str(f))).items()}
     shared = state.get("encoder_decoder.shared.weight")
     if shared is not None:
         state.setdefault("encoder_decoder.encoder.embed_tokens.weight", shared)
@@ -425,8 +442,9 @@ def _load_module(w: Path, kind: str):
 
 def make_hypotheses(workdir: str | Path, n: int | None = None, batch: int = 512, extra: int = 0) -> None:
     """Greedy step-0 hypotheses (max_length = max_seq_length, as the correction loop makes
-    them) of the exported inverter for the first `n` training texts and every validation
-    text, with their embeddings, all on the C core. extra: up to this many more hypotheses per
+    them) of the exported inverter for `n` training texts drawn across the split (`spread`: the
+    split keeps the corpus order) and every validation text, with their embeddings, all on the
+    C core. extra: up to this many more hypotheses per
     training text, the other beams of a beam search of width extra + 1 that differ from the
     greedy one (the corrector then also learns from near misses it did not start from)."""
     from tqdm.auto import tqdm
@@ -449,12 +467,11 @@ def make_hypotheses(workdir: str | Path, n: int | None = None, batch: int = 512,
     emb = load_embedder(info["embedder"])
     E = np.load(w / "data" / "embeddings.npy", mmap_mode="r")
     n_train = info["n_train"]
-    n = n_train if n is None else min(int(n), n_train)
     L = int(info["shape"]["max_seq_length"])
     parts_rows, parts_ids = [], []
-    for start, count, more in ((0, n, extra), (n_train, info["n_val"], 0)):
-        for i in tqdm(range(0, count, batch), desc="hypotheses", file=sys.stderr, dynamic_ncols=True):
-            r = start + np.arange(i, min(count, i + batch))
+    for which, more in ((spread(n_train, n), extra), (n_train + np.arange(info["n_val"], dtype=np.int64), 0)):
+        for i in tqdm(range(0, len(which), batch), desc="hypotheses", file=sys.stderr, dynamic_ncols=True):
+            r = which[i:i + batch]
             x = inv.inputs(np.ascontiguousarray(E[r], dtype=np.float32))
             greedy = np.zeros((len(r), L), dtype=np.int32)
             out = t5.generate(inputs_embeds=x, max_length=L)
@@ -562,29 +579,48 @@ def _config_fields(kind: str, shape: ModelShape, embedder: str, t5_rel: str) -> 
     )
 
 
-def export(workdir: str | Path, out_dir: str | Path, *, bf16: bool = True, only=("inverter", "corrector")) -> Path:
+def export(workdir: str | Path, out_dir: str | Path, *, bf16: bool = True, only=("inverter", "corrector"),
+           int8: Sequence[str] = ()) -> Path:
     """Write the trained models as vec2text checkpoints under out_dir: t5/ (tokenizer + T5
     config), inverter/, corrector/ (config.json with model_name_or_path "../t5", and
-    model.safetensors with the lm_head stored explicitly)."""
+    model.safetensors with the lm_head stored explicitly).
+
+    bf16: matrices as bfloat16 (vectors stay float32). int8: name patterns (fnmatch, e.g.
+    "embedding_transform_*.3.weight") of matrices stored as int8 by rows instead, with a float32
+    scale per row: a quarter of their float32 size, read back by the C core and by training's
+    `init_from`, but not by transformers or vec2text."""
+    import fnmatch
     import shutil
 
-    from .._safetensors_io import BF16, save_file
+    from .._safetensors_io import BF16, Int8Rows, save_file
 
+    if isinstance(int8, str) or not all(isinstance(p, str) for p in int8):
+        raise TypeError(f"int8: expected a sequence of name patterns, got {int8!r}")
     w, out = Path(workdir), Path(out_dir)
     info = _info(w)
     shape = ModelShape(**info["shape"])
+    files, matched = {}, set()
+    for kind in only:  # every tensor converted before anything is written
+        tensors = {}
+        for name, t in _load_module(w, kind).state_dict().items():
+            if name.endswith("embed_tokens.weight"):
+                continue  # aliases of encoder_decoder.shared.weight
+            a = t.detach().float().numpy()
+            hits = [p for p in int8 if fnmatch.fnmatchcase(name, p)]
+            if hits and a.ndim == 2:
+                matched.update(hits)
+                tensors[name] = Int8Rows(a)
+            else:
+                tensors[name] = BF16(a) if bf16 and a.ndim == 2 else a.astype(np.float32)
+        files[kind] = tensors
+    unused = [p for p in int8 if p not in matched]
+    if unused:
+        raise ValueError(f"int8: the patterns {unused} match no matrix of the exported models {list(only)}")
     if out.resolve() != w.resolve():
         (out / "t5").mkdir(parents=True, exist_ok=True)
         for f in ("spiece.model", "tokenizer_config.json", "special_tokens_map.json", "config.json"):
             shutil.copyfile(w / "t5" / f, out / "t5" / f)
-    for kind in only:
-        model = _load_module(w, kind)
-        tensors = {}
-        for name, t in model.state_dict().items():
-            if name.endswith("embed_tokens.weight"):
-                continue  # aliases of encoder_decoder.shared.weight
-            a = t.detach().float().numpy()
-            tensors[name] = BF16(a) if bf16 and a.ndim == 2 else a.astype(np.float32)
+    for kind, tensors in files.items():
         d = out / kind
         d.mkdir(parents=True, exist_ok=True)
         save_file(tensors, d / "model.safetensors", metadata={"format": "pt"})
