@@ -25,6 +25,8 @@ from vec2text_c import metrics  # noqa: E402
 
 N = 120
 NOISE = (0.0, 0.01, 0.1)
+# correction settings of the audits compared here (the defaults, 20 rounds of beam 4, cost minutes)
+STEPS = {"num_steps": 2, "sequence_beam_width": 2}
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +54,8 @@ def chroma_dir(tmp_path_factory, records):
 @pytest.fixture(scope="module")
 def local_run(tmp_path_factory, chroma_dir):
     out = tmp_path_factory.mktemp("audit") / "out"
-    summary = A.audit(out, chroma=chroma_dir, collection="docs", sample=40, seed=3, noise=NOISE, defence_sample=12,
-                      batch_size=8, progress=False)
+    summary = A.audit(out, **STEPS, chroma=chroma_dir, collection="docs", sample=40, seed=3, noise=NOISE,
+                      defence_sample=12, batch_size=8, progress=False)
     return out, summary
 
 
@@ -102,7 +104,7 @@ def test_chroma_audit_matches_invert_embeddings_and_metrics(local_run, records, 
     pos = {i: k for k, i in enumerate(ids)}
     rows.sort(key=lambda r: pos[r["id"]])
     idx = [pos[r["id"]] for r in rows]
-    recovered = vec2text_c.invert_embeddings(vecs[idx], corrector)
+    recovered = vec2text_c.invert_embeddings(vecs[idx], corrector, **STEPS)
     assert [r["recovered"] for r in rows] == recovered
     emb = corrector.embed(recovered, corrector.max_seq_length)
     cos = (emb * vecs[idx]).sum(1) / np.linalg.norm(emb, axis=1) / np.linalg.norm(vecs[idx], axis=1)
@@ -132,7 +134,7 @@ def test_every_sampled_personal_document_is_scored(tmp_path, chroma_dir, records
     personal = [i for i, t in zip(ids, texts) if t in PERSONAL]
     store = A.read_chroma(chroma_dir, "docs")
     rows = [store.ids.index(i) for i in personal]
-    s = A.audit(tmp_path / "o", store=store.take(rows), noise=(0.0,), progress=False)
+    s = A.audit(tmp_path / "o", **STEPS, store=store.take(rows), noise=(0.0,), progress=False)
     found = sum(v["found"] for v in s["sensitive"].values())
     assert found == sum(len(A.find_items(t)) for t in PERSONAL)
     got = _rows(tmp_path / "o" / "results.jsonl")
@@ -267,7 +269,7 @@ def test_report_escapes_the_stored_documents(tmp_path, corrector):
     v = corrector.embed([doc], corrector.max_seq_length)
     np.save(tmp_path / "v.npy", v)
     (tmp_path / "t.txt").write_text(doc + "\n")
-    A.audit(tmp_path / "o", vectors=tmp_path / "v.npy", texts=tmp_path / "t.txt", noise=(0,), progress=False)
+    A.audit(tmp_path / "o", **STEPS, vectors=tmp_path / "v.npy", texts=tmp_path / "t.txt", noise=(0,), progress=False)
     html = (tmp_path / "o" / "report.html").read_text()
     assert "<script>" not in html and "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in html
 
@@ -308,7 +310,8 @@ def test_lancedb_audit_gives_the_chroma_audit_texts(tmp_path, records, local_run
     table = pa.table({"id": ids, "text": texts,
                       "vector": pa.FixedSizeListArray.from_arrays(pa.array(vecs.ravel()), vecs.shape[1])})
     lancedb.connect(str(tmp_path / "lance")).create_table("docs", data=table)
-    A.audit(tmp_path / "o", lancedb=tmp_path / "lance", table="docs", sample=40, seed=3, noise=(0,), progress=False)
+    A.audit(tmp_path / "o", **STEPS, lancedb=tmp_path / "lance", table="docs", sample=40, seed=3, noise=(0,),
+            progress=False)
     got = {r["id"]: r["recovered"] for r in _rows(tmp_path / "o" / "results.jsonl")}
     want = {r["id"]: r["recovered"] for r in _rows(local_run[0] / "results.jsonl")}
     assert got == want
@@ -327,10 +330,11 @@ def test_an_aligner_maps_another_space_into_the_model(tmp_path, records, correct
     with pytest.raises(ValueError, match="512-dimensional but the model 'minilm' inverts 384.*--aligner"):
         A.audit(tmp_path / "x", vectors=tmp_path / "v.npy", progress=False)
     assert not (tmp_path / "x").exists()  # refused before any work
-    A.audit(tmp_path / "o", vectors=tmp_path / "v.npy", texts=tmp_path / "t.txt", aligner=tmp_path / "al",
+    A.audit(tmp_path / "o", **STEPS, vectors=tmp_path / "v.npy", texts=tmp_path / "t.txt", aligner=tmp_path / "al",
             noise=(0,), progress=False)
     rows = _rows(tmp_path / "o" / "results.jsonl")
-    assert [r["recovered"] for r in rows] == vec2text_c.invert_embeddings(aligner.transform(other[:10]), corrector)
+    want = vec2text_c.invert_embeddings(aligner.transform(other[:10]), corrector, **STEPS)
+    assert [r["recovered"] for r in rows] == want
     # an aligner whose input is not the store's width
     np.save(tmp_path / "w.npy", vecs[:3])
     with pytest.raises(ValueError, match="384-dimensional but the aligner .* takes 512"):
@@ -343,6 +347,7 @@ def test_resume_after_the_process_is_killed(tmp_path, chroma_dir, local_run):
     out = tmp_path / "o"
     cmd = [sys.executable, "-m", "vec2text_c.cli", "audit", "--chroma", str(chroma_dir), "--collection", "docs",
            "--sample", "40", "--seed", "3", "--noise", "0,0.01,0.1", "--defence-sample", "12", "--batch-size", "2",
+           "--steps", str(STEPS["num_steps"]), "--beam", str(STEPS["sequence_beam_width"]),
            "--out", str(out), "-q"]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp_path)
@@ -376,7 +381,7 @@ def test_a_results_file_of_another_audit_is_refused(tmp_path, chroma_dir, local_
     out = tmp_path / "o"
     shutil.copytree(local_run[0], out)
     with pytest.raises(ValueError, match="holds a different audit .* refusing to resume"):
-        A.audit(out, chroma=chroma_dir, collection="docs", sample=40, seed=4, noise=NOISE, defence_sample=12,
+        A.audit(out, **STEPS, chroma=chroma_dir, collection="docs", sample=40, seed=4, noise=NOISE, defence_sample=12,
                 progress=False)
     (out / "settings.json").unlink()  # the results file alone still names its audit
     with pytest.raises(ValueError, match="results.jsonl: holds the results of a different audit"):
@@ -387,8 +392,8 @@ def test_a_results_file_of_another_audit_is_refused(tmp_path, chroma_dir, local_
 def test_a_finished_audit_reruns_without_inverting(local_run, chroma_dir):
     out, summary = local_run
     before = (out / "results.jsonl").read_bytes()
-    again = A.audit(out, chroma=chroma_dir, collection="docs", sample=40, seed=3, noise=NOISE, defence_sample=12,
-                    batch_size=8, progress=False)
+    again = A.audit(out, **STEPS, chroma=chroma_dir, collection="docs", sample=40, seed=3, noise=NOISE,
+                    defence_sample=12, batch_size=8, progress=False)
     assert again["timing"]["records_inverted_now"] == 0
     assert (out / "results.jsonl").read_bytes() == before
     assert again["headline"] == summary["headline"] and again["defence"] == summary["defence"]
@@ -403,13 +408,13 @@ def test_nan_vectors_are_reported_per_record_and_the_rest_audited(tmp_path, reco
     v[4] = np.inf
     np.save(tmp_path / "v.npy", v)
     (tmp_path / "t.txt").write_text("\n".join(texts[:6]) + "\n")
-    s = A.audit(tmp_path / "o", vectors=tmp_path / "v.npy", texts=tmp_path / "t.txt", noise=(0, 0.1),
+    s = A.audit(tmp_path / "o", **STEPS, vectors=tmp_path / "v.npy", texts=tmp_path / "t.txt", noise=(0, 0.1),
                 defence_sample=10, progress=False)
     rows = _rows(tmp_path / "o" / "results.jsonl")
     assert [r["status"] for r in rows] == ["ok", "ok", "error", "ok", "error", "ok"]
     assert "NaN or infinity" in rows[2]["error"]
     good = [0, 1, 3, 5]
-    assert [rows[i]["recovered"] for i in good] == vec2text_c.invert_embeddings(vecs[good], corrector)
+    assert [rows[i]["recovered"] for i in good] == vec2text_c.invert_embeddings(vecs[good], corrector, **STEPS)
     assert s["headline"]["errors"] == 2 and s["headline"]["inverted"] == 4
     assert [e["id"] for e in s["errors"]] == ["2", "4"]
     assert s["defence"][1]["records"] == 4  # the defence draws from the finite records only
@@ -468,7 +473,7 @@ def test_parquet_with_duplicate_ids_or_ragged_vectors(tmp_path):
         A.read_vectors(tmp_path / "n.parquet")
 
 
-def test_cli_audit_prints_the_headline_and_writes_the_files(tmp_path, records):
+def test_cli_audit_prints_the_headline_and_writes_the_files(tmp_path, records, corrector):
     from vec2text_c.cli import main
 
     ids, vecs, texts = records
@@ -479,6 +484,10 @@ def test_cli_audit_prints_the_headline_and_writes_the_files(tmp_path, records):
                        capture_output=True, text=True, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     s = json.loads((tmp_path / "o" / "summary.json").read_text())
+    # the defaults with the shipped corrector: vec2text's strongest published setting
+    assert (s["settings"]["num_steps"], s["settings"]["sequence_beam_width"]) == (20, 4)
+    rows = _rows(tmp_path / "o" / "results.jsonl")
+    assert [x["recovered"] for x in rows] == vec2text_c.invert_embeddings(vecs[-3:], corrector, 20, 4)
     assert f"audited 3 of 3 records (0 not inverted); mean cosine {s['headline']['mean_cosine']:.3f}" in r.stdout
     assert f"name: {s['sensitive']['name']['recovered']} of {s['sensitive']['name']['found']} recovered" in r.stdout
     assert main(["audit", "--vectors", str(tmp_path / "missing.npy"), "--out", str(tmp_path / "p")]) == 2
@@ -494,7 +503,7 @@ def test_ray_started_from_a_folder_holding_another_vec2text_c(tmp_path, chroma_d
     (tmp_path / "vec2text_c").mkdir()
     (tmp_path / "vec2text_c" / "__init__.py").write_text("raise ImportError('the shadowing checkout')\n")
     monkeypatch.chdir(tmp_path)
-    s = A.audit("o", chroma=chroma_dir, collection="docs", sample=40, seed=3, noise=(0,), engine="ray",
+    s = A.audit("o", **STEPS, chroma=chroma_dir, collection="docs", sample=40, seed=3, noise=(0,), engine="ray",
                 workers=1, batch_size=10, progress=False)
     assert not ray.is_initialized() and Path.cwd() == tmp_path
     assert s["settings"]["engine"]["workers"] == 1
@@ -516,7 +525,7 @@ def ray_local(tmp_path_factory):
 
 
 def test_ray_gives_the_local_audit(tmp_path, chroma_dir, local_run, ray_local):
-    s = A.audit(tmp_path / "o", chroma=chroma_dir, collection="docs", sample=40, seed=3, noise=NOISE,
+    s = A.audit(tmp_path / "o", **STEPS, chroma=chroma_dir, collection="docs", sample=40, seed=3, noise=NOISE,
                 defence_sample=12, engine="ray", batch_size=5, progress=False)
     eng = s["settings"]["engine"]
     assert (eng["engine"], eng["workers"], eng["threads_per_worker"]) == ("ray", 2, 1)
@@ -552,7 +561,7 @@ def test_a_killed_ray_worker_loses_and_duplicates_nothing(tmp_path, chroma_dir, 
             os.kill(pids[0], signal.SIGKILL)
             killed.append(pids[0])
 
-    A.audit(tmp_path / "o", chroma=chroma_dir, collection="docs", sample=40, seed=3, noise=(0,), engine="ray",
+    A.audit(tmp_path / "o", **STEPS, chroma=chroma_dir, collection="docs", sample=40, seed=3, noise=(0,), engine="ray",
             batch_size=4, progress=False, on_batch=kill_one)
     assert killed
     rows = _rows(tmp_path / "o" / "results.jsonl")

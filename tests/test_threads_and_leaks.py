@@ -12,6 +12,7 @@ import vec2text_c
 import v2t_reference as ref
 
 N_THREADS = 8
+PER_THREAD = 3  # texts each thread inverts
 # a leak of 8 KiB per call over LEAK_ROUNDS rounds of each kind would exceed this
 LEAK_ROUNDS = 300
 LEAK_BOUND_MB = 6.0
@@ -33,10 +34,10 @@ def shared(minilm_pair, tmp_path_factory):
 
 def _work(shared, i: int) -> tuple:
     c, emb, t5 = shared
-    texts = ref.read_sentences()[i * 6:(i + 1) * 6]
+    texts = ref.read_sentences()[i * PER_THREAD:(i + 1) * PER_THREAD]
     E = emb.encode(texts, max_length=32)
     inv = vec2text_c.invert_embeddings(E, c, num_steps=2, sequence_beam_width=2)
-    srch = vec2text_c.invert_embeddings(E[:2], c, num_steps=1, search=vec2text_c.Search(candidates=2, edit_rounds=2))
+    srch = vec2text_c.invert_embeddings(E[:1], c, num_steps=1, search=vec2text_c.Search(candidates=2, edit_rounds=1))
     ids = np.random.default_rng(i).integers(3, 64, size=(3, 7))
     gen = t5.generate(input_ids=ids, attention_mask=np.ones_like(ids), max_length=9, num_beams=3)
     return E, inv, srch, gen
