@@ -146,6 +146,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
               "proposals)\n")
     rounds: list[tuple[int, list[str], list[float]]] = []
     final = invert_embeddings(E, corr, num_steps=steps, sequence_beam_width=beam, search=search,
+                              max_length=_max_length_arg(args),
                               callback=lambda r, texts, cos: rounds.append((r, list(texts), [float(c) for c in cos])))
     fcos = _cos(corr.embed(final, corr.max_seq_length), E) if search is not None else None
     for i, original in enumerate(DEMO_SENTENCES):
@@ -201,7 +202,8 @@ def cmd_invert(args: argparse.Namespace) -> None:
     cb = (lambda r, texts, cos: history.__setitem__(r, (list(texts), [float(c) for c in cos]))) if args.rounds else None
     texts = invert_embeddings(E, corr, num_steps=steps, sequence_beam_width=beam, keep_best=args.keep_best,
                               stop_at_cosine=args.stop_at_cosine, progress=not args.quiet, callback=cb,
-                              batch_size=args.batch_size, search=_search_arg(args))
+                              batch_size=args.batch_size, search=_search_arg(args),
+                              max_length=_max_length_arg(args))
     cos = _cos(corr.embed(texts, corr.max_seq_length), E)
     out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
     try:
@@ -249,7 +251,7 @@ def _int_list(s: str, what: str) -> list:
 
 
 def evaluate(corr, texts: list[str], steps_list, beams, *, progress: bool = True, searches=(None,),
-             pairs: list | None = None) -> list[dict]:
+             pairs: list | None = None, max_length: int | None = None) -> list[dict]:
     """Metrics of inverting `texts` (embedded by the corrector's embedder) at every
     (num_steps, sequence_beam_width, search) setting; num_steps None is the inverter alone.
     Each row has the metrics on the texts as they are (cased) and lowercased on both sides
@@ -268,7 +270,7 @@ def evaluate(corr, texts: list[str], steps_list, beams, *, progress: bool = True
             for search in searches:
                 t0 = time.perf_counter()
                 preds = invert_embeddings(E, corr, num_steps=steps, sequence_beam_width=beam, progress=progress,
-                                          search=search)
+                                          search=search, max_length=max_length)
                 seconds = time.perf_counter() - t0
                 P = corr.embed(preds, 128)
                 cos = _cos(P, E)
@@ -277,6 +279,7 @@ def evaluate(corr, texts: list[str], steps_list, beams, *, progress: bool = True
                 pl = [t.lower() for t in preds]
                 rows.append({
                     "num_steps": steps, "sequence_beam_width": beam, "n": len(texts),
+                    "max_length": 128 if max_length is None else max_length,
                     "search": None if search is None else {k: getattr(search, k) for k in ("candidates", "edit_rounds", "edit_top_k")},
                     "bleu": metrics.bleu(preds, texts), "token_f1": 100 * metrics.token_f1(preds, texts),
                     "exact": 100 * metrics.exact_match(preds, texts),
@@ -341,6 +344,19 @@ def _search_arg(args):
         raise CliError(str(e).replace("Search.", "--").replace("_", "-")) from None
 
 
+def _add_max_length_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-length", type=int, default=None,
+                   help="generation length of the inverter's output and of each correction round, the start token "
+                        "counted (default: vec2text's 128; a model's own budget + 1 is faster, e.g. 33 for minilm)")
+
+
+def _max_length_arg(args):
+    n = getattr(args, "max_length", None)
+    if n is not None and n < 2:
+        raise CliError(f"--max-length: expected an integer >= 2, got {n}")
+    return n
+
+
 def _add_search_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("search (beyond vec2text: more inference for a higher cosine)")
     g.add_argument("--search", action="store_true",
@@ -372,7 +388,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
         raise CliError("--steps: this model has no corrector (an inverter alone): only 'none' applies")
     search = _search_arg(args)
     pairs: list = []
-    rows = evaluate(corr, texts, steps, beams, progress=not args.quiet, pairs=pairs,
+    rows = evaluate(corr, texts, steps, beams, progress=not args.quiet, pairs=pairs, max_length=_max_length_arg(args),
                     searches=(None,) if search is None else ((None, search) if args.also_plain else (search,)))
     if args.calibration:
         cal = calibration(pairs, f"{len(texts)} texts of {Path(args.input).name}, every setting evaluated")
@@ -492,6 +508,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--steps", type=int, default=None, help="correction steps (default 5; none for an inverter alone)")
     d.add_argument("--beam", type=int, default=None, help="sequence beam width (default 4)")
     _add_search_args(d)
+    _add_max_length_arg(d)
     d.set_defaults(func=cmd_demo)
 
     i = sub.add_parser("invert", help="recover texts from embeddings (.npy) or from texts (.txt/.jsonl) -> JSONL")
@@ -509,6 +526,7 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--field", default="text", help="the text field of .jsonl objects (default: text)")
     i.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     _add_search_args(i)
+    _add_max_length_arg(i)
     i.set_defaults(func=cmd_invert)
 
     e = sub.add_parser("embed", help="embed texts (.txt: one per line, .jsonl: strings or objects) into a .npy file")
@@ -532,6 +550,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--field", default="text", help="the text field of .jsonl objects (default: text)")
     v.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     _add_search_args(v)
+    _add_max_length_arg(v)
     v.add_argument("--also-plain", action="store_true", help="with --search, also evaluate every setting without it")
     v.add_argument("--calibration", help="write what each cosine range meant here (token F1, an example) as JSON; "
                                          "the demo prints it when it lies beside a model as calibration.json")
