@@ -44,13 +44,23 @@ def main(argv=None) -> int:
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("-n", type=int, default=200)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-seq-length", type=int, default=32,
+                   help="the model's token budget, when the work folder has no data/info.json yet (default 32)")
+    p.add_argument("--cased", action="store_true", help="cased targets, when the work folder has no data/info.json")
     args = p.parse_args(argv)
     from vec2text_c import T5Tokenizer
 
     tok = T5Tokenizer.from_pretrained(args.workdir / "t5")
-    info = json.loads((args.workdir / "data" / "info.json").read_text())
-    lower = bool(info["shape"].get("lowercase", False))
-    budget = int(info["shape"]["max_seq_length"])
+    # info.json comes at the end of the prepare stage, after the whole split is embedded; the
+    # text splits this needs are written before that, so a folder still embedding will do
+    info_path = args.workdir / "data" / "info.json"
+    if info_path.is_file():
+        shape = json.loads(info_path.read_text())["shape"]
+        lower, budget = bool(shape.get("lowercase", False)), int(shape["max_seq_length"])
+    else:
+        lower, budget = not args.cased, args.max_seq_length
+        print(f"{info_path}: not there yet; budget {budget} tokens, {'cased' if args.cased else 'lowercase'} "
+              "(--max-seq-length / --cased)", file=sys.stderr)
     seen = set((args.workdir / "data" / "train.txt").read_text(encoding="utf-8").lower().splitlines())
     rng = np.random.default_rng(args.seed)
     test = (args.workdir / "data" / "test.txt").read_text(encoding="utf-8").splitlines()
