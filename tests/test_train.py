@@ -133,6 +133,48 @@ def test_prepare_writes_splits_within_the_token_budget(run):
     np.testing.assert_allclose(E[:5], expect, atol=1e-6)
 
 
+def test_prepare_leaves_no_embedding_chunks(run):
+    root, work = run
+    assert not (work / "data" / "embeddings.parts").exists()
+
+
+class _CountingEmbedder:
+    """all-MiniLM-L6-v2 that counts the texts it embeds and can fail at its n-th call."""
+
+    def __init__(self, fail_at: int | None = None):
+        self.inner = vec2text_c.load_embedder("all-MiniLM-L6-v2")
+        self.dim, self.calls, self.texts, self.fail_at = self.inner.dim, 0, 0, fail_at
+
+    def encode(self, texts, **kw):
+        self.calls += 1
+        if self.fail_at is not None and self.calls == self.fail_at:
+            raise KeyboardInterrupt("interrupted")
+        self.texts += len(texts)
+        return self.inner.encode(texts, **kw)
+
+
+def test_embedding_resumes_at_the_first_missing_chunk(tmp_path, shared_data):
+    from vec2text_c.train.pipeline import _embed
+
+    texts = _sick_lines(shared_data, 50)
+    whole = _embed(_CountingEmbedder(), texts, "t", chunk=8)
+    parts = tmp_path / "parts"
+    with pytest.raises(KeyboardInterrupt):  # interrupted during its 4th chunk
+        _embed(_CountingEmbedder(fail_at=4), texts, "t", chunk=8, parts=parts, key="minilm")
+    assert len(list(parts.glob("*/0*.npy"))) == 3
+    again = _CountingEmbedder()
+    got = _embed(again, texts, "t", chunk=8, parts=parts, key="minilm")
+    assert again.calls == 4 and again.texts == 50 - 24  # the 4th to 7th of 7 chunks (six of 8 texts, one of 2)
+    np.testing.assert_array_equal(got, whole)
+    # other texts or another embedder key: nothing reused, the stale chunks removed
+    other = _CountingEmbedder()
+    _embed(other, texts, "t", chunk=8, parts=parts, key="another")
+    assert other.texts == 50 and len(list(parts.iterdir())) == 1
+    other = _CountingEmbedder()
+    _embed(other, texts[1:], "t", chunk=8, parts=parts, key="another")
+    assert other.texts == 49
+
+
 def test_training_logs_losses_that_fall(run):
     _, work = run
     for kind in ("inverter", "corrector"):

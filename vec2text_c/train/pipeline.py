@@ -14,6 +14,7 @@
 Work folder layout (every stage reads the previous stages' files; each can be rerun or
 resumed):
     data/{train,val,test}.txt  data/ids.npz  data/embeddings.npy  data/hypotheses.npz
+                (data/embeddings.parts/: the finished chunks of an interrupted prepare stage)
     t5/         tokenizer + T5 config (model_name_or_path of both checkpoints)
     runs/inverter/, runs/corrector/   state.pt, log.jsonl (see trainer.py)
     inverter/, corrector/             exported checkpoints
@@ -21,6 +22,7 @@ resumed):
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -113,12 +115,45 @@ def _encode_ids(texts, tok, max_len: int) -> tuple[np.ndarray, np.ndarray]:
     return ids, lengths
 
 
-def _embed(embedder, texts: list[str], what: str, chunk: int = 4096) -> np.ndarray:
+def _embed(embedder, texts: list[str], what: str, chunk: int = 4096, parts: Path | None = None,
+           key: str = "") -> np.ndarray:
+    """The embeddings of `texts`, `chunk` texts at a time. parts: a folder where each finished
+    chunk is saved, so that an interrupted run resumes at the first missing chunk; the folder
+    is keyed by a hash of the texts, the chunk size, the embedder's width and `key` (its name),
+    and chunks of other texts or another embedder are never reused."""
+    import hashlib
+
     from tqdm.auto import tqdm
 
+    folder = None
+    if parts is not None:
+        h = hashlib.sha256(f"{key}\0{chunk}\0{embedder.dim}\0".encode())
+        for t in texts:
+            h.update(t.encode("utf-8", "surrogatepass") + b"\0")
+        folder = parts / h.hexdigest()[:16]
+        if parts.is_dir():  # chunks of another text list (an earlier split) are of no use
+            for old in parts.iterdir():
+                if old != folder:
+                    shutil.rmtree(old, ignore_errors=True)
+        folder.mkdir(parents=True, exist_ok=True)
     out = []
-    for i in tqdm(range(0, len(texts), chunk), desc=f"embedding {what}", file=sys.stderr, dynamic_ncols=True):
-        out.append(np.asarray(embedder.encode(texts[i:i + chunk], batch_size=256, max_length=128), dtype=np.float32))
+    starts = range(0, len(texts), chunk)
+    done = 0
+    if folder is not None:
+        while done < len(starts) and (folder / f"{done:05d}.npy").is_file():
+            out.append(np.load(folder / f"{done:05d}.npy"))
+            done += 1
+        if done:
+            _say(f"embedding {what}: {done} of {len(starts)} chunks already done, resuming")
+    for k in tqdm(range(done, len(starts)), desc=f"embedding {what}", file=sys.stderr, dynamic_ncols=True,
+                  initial=done, total=len(starts)):
+        i = starts[k]
+        e = np.asarray(embedder.encode(texts[i:i + chunk], batch_size=256, max_length=128), dtype=np.float32)
+        if folder is not None:
+            tmp = folder / f"{k:05d}.tmp.npy"
+            np.save(tmp, e)
+            tmp.replace(folder / f"{k:05d}.npy")
+        out.append(e)
     return np.concatenate(out) if out else np.zeros((0, embedder.dim), np.float32)
 
 
@@ -182,8 +217,12 @@ def prepare(corpus: list[str], workdir: str | Path, *, shape: ModelShape = Model
     ids, lengths = _encode_ids(train + val, tok, shape.max_seq_length)
     np.savez(w / "data" / "ids.npz", ids=ids, lengths=lengths, n_train=len(train))
     emb = load_embedder(embedder)
-    E = _embed(emb, train + val, "train + val")
-    np.save(w / "data" / "embeddings.npy", E)
+    parts = w / "data" / "embeddings.parts"
+    E = _embed(emb, train + val, "train + val", parts=parts, key=embedder)
+    tmp = w / "data" / "embeddings.tmp.npy"
+    np.save(tmp, E)
+    tmp.replace(w / "data" / "embeddings.npy")
+    shutil.rmtree(parts, ignore_errors=True)
     (w / "data" / "info.json").write_text(json.dumps(
         {"embedder": embedder, "dim": int(E.shape[1]), "shape": asdict(shape), "corpus": [str(c) for c in corpus],
          "n_train": len(train), "n_val": len(val), "n_test": len(test)}, indent=2) + "\n")
