@@ -241,6 +241,19 @@ def test_train_end_to_end_tiny(tmp_path, shared_data):
     corr = vec2text_c.load_corrector(out / "inverter", out / "corrector")
     assert corr.dim == 384 and corr.inverter.num_repeat_tokens == 2
     assert len(vec2text_c.invert_strings(["A dog runs."], corr, num_steps=1)) == 1
+    # the hypotheses stage again, with the work folder's corrector's own outputs added
+    before = int(np.load(tmp_path / "w" / "data" / "hypotheses.npz")["n_train"])
+    assert main(["train", "--stage", "hypotheses", "--workdir", str(tmp_path / "w"), "--hypotheses", "64",
+                 "--corrected-hypotheses", "40", "--corrected-rounds", "2"]) == 0
+    h = np.load(tmp_path / "w" / "data" / "hypotheses.npz")
+    assert before < int(h["n_train"]) <= before + 80
+
+
+def test_train_corrected_hypotheses_need_a_corrector(tmp_path, capsys):
+    (tmp_path / "w" / "data").mkdir(parents=True)
+    (tmp_path / "w" / "data" / "info.json").write_text("{}")
+    assert main(["train", "--stage", "hypotheses", "--workdir", str(tmp_path / "w"), "--corrected-hypotheses", "5"]) == 2
+    assert "--corrected-hypotheses: needs a corrector" in capsys.readouterr().err
 
 
 def test_train_warm_start_shape_is_checked_before_any_work(tmp_path, capsys):

@@ -234,6 +234,68 @@ def test_hypotheses_are_the_core_loops_step_zero(run):
     assert not step0[:, L:].any()
 
 
+def test_corrected_hypotheses_are_the_loops_later_rounds(run, tmp_path):
+    from vec2text_c.train.pipeline import add_corrected_hypotheses, spread
+
+    root, work = run
+    w = tmp_path / "w"
+    shutil.copytree(work, w)
+    before = dict(np.load(w / "data" / "hypotheses.npz"))
+    n0 = int(before["n_train"])
+    added = add_corrected_hypotheses(w, root / "fp32" / "corrector", 24, rounds=2, beam=2, batch=10)
+    h = np.load(w / "data" / "hypotheses.npz")
+    assert int(h["n_train"]) == n0 + added and 0 < added <= 48
+    # the inverter's hypotheses and the validation part are kept as they were
+    for k in ("rows", "ids", "embeddings"):
+        np.testing.assert_array_equal(h[k][:n0], before[k][:n0])
+        np.testing.assert_array_equal(h[k][n0 + added:], before[k][n0:])
+    # what was added: each round's kept row of the loop (beam 2, generation cut at the budget)
+    corr = vec2text_c.load_corrector(w / "inverter", root / "fp32" / "corrector")
+    pick = spread(json.loads((w / "data" / "info.json").read_text())["n_train"], 24, 1)
+    E = np.load(w / "data" / "embeddings.npy")[pick]
+    L = h["ids"].shape[1]
+    expect = {}
+
+    def seen(rnd, beams, ids, lens, embs, cos, best, active):
+        if rnd:
+            for j in range(len(pick)):
+                row = np.zeros(L, np.int64)
+                row[:min(L, ids.shape[1])] = ids[j * beams, :L]
+                expect.setdefault(int(pick[j]), []).append((row, np.array(embs[j * beams])))
+
+    vec2text_c.api._run(E, corr, 2, 2, on_round=seen, max_length=L)
+    got_rows, got_ids, got_emb = h["rows"][n0:n0 + added], h["ids"][n0:n0 + added], h["embeddings"][n0:n0 + added]
+    assert set(got_rows.tolist()) <= set(pick.tolist())
+    old = {}
+    for r, ids in zip(before["rows"][:n0].tolist(), before["ids"][:n0]):
+        old.setdefault(r, []).append(ids.astype(np.int64).tolist())
+    for r, ids, e in zip(got_rows.tolist(), got_ids, got_emb):
+        match = [x for x in expect[r] if x[0].tolist() == ids.astype(np.int64).tolist()]
+        assert match, "an added hypothesis is none of the loop's rounds for its text"
+        np.testing.assert_allclose(e, match[0][1], atol=1e-6)
+        assert ids.astype(np.int64).tolist() not in old.get(r, [])  # never a copy of one already there
+    emb = vec2text_c.load_embedder("all-MiniLM-L6-v2")
+    texts = corr.tokenizer.batch_decode(got_ids[:4], skip_special_tokens=True)
+    np.testing.assert_allclose(got_emb[:4], emb.encode(texts, max_length=L), atol=1e-5)
+
+
+def test_corrected_hypotheses_bad_input(run, tmp_path):
+    from vec2text_c.train.pipeline import add_corrected_hypotheses
+
+    root, work = run
+    with pytest.raises(ValueError, match=r"n: expected an int >= 1, got 0"):
+        add_corrected_hypotheses(work, root / "fp32" / "corrector", 0)
+    with pytest.raises(ValueError, match=r"rounds: expected an int in \[1, 20\], got 21"):
+        add_corrected_hypotheses(work, root / "fp32" / "corrector", 4, rounds=21)
+    with pytest.raises(FileNotFoundError, match="no config.json"):
+        add_corrected_hypotheses(work, tmp_path, 4)
+    empty = tmp_path / "fresh"
+    (empty / "data").mkdir(parents=True)
+    shutil.copy(work / "data" / "info.json", empty / "data" / "info.json")
+    with pytest.raises(FileNotFoundError, match="make the inverter's hypotheses first"):
+        add_corrected_hypotheses(empty, root / "fp32" / "corrector", 4)
+
+
 def test_bf16_export_is_half_the_size_and_close(run):
     root, _ = run
     a = (root / "fp32" / "inverter" / "model.safetensors").stat().st_size

@@ -435,7 +435,8 @@ def _float_list(s: str, what: str) -> list:
 
 def cmd_train(args: argparse.Namespace) -> None:
     try:
-        from .train import ModelShape, TrainSettings, export, make_hypotheses, prepare, train_corrector, train_inverter
+        from .train import (ModelShape, TrainSettings, add_corrected_hypotheses, export, make_hypotheses, prepare,
+                            train_corrector, train_inverter)
         import torch  # noqa: F401
         import transformers  # noqa: F401
     except ImportError as e:
@@ -470,7 +471,16 @@ def cmd_train(args: argparse.Namespace) -> None:
                            init_from=Path(args.init_from) / "inverter" if args.init_from else None)
         elif stage == "hypotheses":
             if not (work / "data" / "hypotheses.npz").is_file() or args.stage == "hypotheses":
+                src = args.corrector_init_from
+                if args.corrected_hypotheses and src is None:
+                    if not (work / "runs" / "corrector" / "state.pt").is_file():
+                        raise CliError("--corrected-hypotheses: needs a corrector: give --corrector-init-from "
+                                       "(an exported corrector folder) or train this work folder's first")
+                    src = export(work, work, only=("corrector",)) / "corrector"
                 make_hypotheses(work, n=args.hypotheses, extra=args.hypotheses_extra)
+                if args.corrected_hypotheses:
+                    add_corrected_hypotheses(work, src, args.corrected_hypotheses, rounds=args.corrected_rounds,
+                                             beam=args.corrected_beam)
         elif stage == "corrector":
             train_corrector(work, settings(args.corrector_steps), init_from=args.corrector_init_from)
         elif stage == "export":
@@ -592,6 +602,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--hypotheses", type=int, default=None, help="training texts to make corrector hypotheses for")
     t.add_argument("--hypotheses-extra", type=int, default=2,
                    help="beam-search alternatives per training text beside the greedy hypothesis (default 2)")
+    t.add_argument("--corrected-hypotheses", type=int, default=0, metavar="N",
+                   help="hypotheses stage: also add the hypotheses that a corrector's rounds make for N training "
+                        "texts (the corrector's own outputs, what the loop feeds it from round 2 on); the corrector "
+                        "is --corrector-init-from, else this work folder's (default 0: none)")
+    t.add_argument("--corrected-rounds", type=int, default=1, help="correction rounds for --corrected-hypotheses (default 1)")
+    t.add_argument("--corrected-beam", type=int, default=1,
+                   help="sequence beam width of those rounds (default 1: greedy)")
     t.add_argument("--batch-size", type=int, default=128, help="training examples per step (default 128)")
     t.add_argument("--lr", type=float, default=2e-3, help="peak learning rate, cosine-decayed (default 2e-3)")
     t.add_argument("--warmup", type=int, default=300, help="linear warm-up steps (default 300)")

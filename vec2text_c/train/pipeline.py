@@ -33,7 +33,8 @@ import numpy as np
 from .corpora import heldout_split, read_corpus
 from .trainer import TrainSettings, fit
 
-__all__ = ["ModelShape", "prepare", "spread", "gate", "train_inverter", "make_hypotheses", "train_corrector", "export", "load_texts"]
+__all__ = ["ModelShape", "prepare", "spread", "gate", "train_inverter", "make_hypotheses", "add_corrected_hypotheses",
+           "train_corrector", "export", "load_texts"]
 
 DEFAULT_EMBEDDER = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -544,6 +545,77 @@ def make_hypotheses(workdir: str | Path, n: int | None = None, batch: int = 512,
         texts = tok.batch_decode(hyp[i:i + 4 * batch], skip_special_tokens=True)
         hemb[i:i + len(texts)] = emb.encode(texts, batch_size=256, max_length=L)
     np.savez(w / "data" / "hypotheses.npz", rows=rows, ids=hyp, embeddings=hemb, n_train=n_hyp)
+
+
+def add_corrected_hypotheses(workdir: str | Path, corrector: str | Path, n: int, *, rounds: int = 1,
+                             beam: int = 1, batch: int = 256, seed: int = 1) -> int:
+    """Add to data/hypotheses.npz the hypotheses that `rounds` correction rounds of an exported
+    `corrector` (folder) make on the C core for `n` training texts drawn across the split
+    (`spread` with `seed`), starting from the work folder's inverter: the texts the correction
+    loop feeds the corrector from its second round on, which hypotheses made by the inverter
+    alone never show it. Each round's hypothesis (the best-cosine row with sequence beam width
+    `beam`, as the loop keeps it) is added once per text, unless it equals one the file already
+    holds for that text; generation stops at the work folder's max_seq_length. The validation
+    hypotheses stay the inverter's (the gate's start). Returns the number added."""
+    from tqdm.auto import tqdm
+
+    from ..models import load_corrector
+    from .. import api
+
+    for name, v, lo, hi in (("n", n, 1, None), ("rounds", rounds, 1, 20), ("beam", beam, 1, 16), ("batch", batch, 1, None)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < lo or (hi is not None and v > hi):
+            want = f"an int >= {lo}" if hi is None else f"an int in [{lo}, {hi}]"
+            raise ValueError(f"{name}: expected {want}, got {v!r}")
+    w, cfolder = Path(workdir), Path(corrector)
+    info = _info(w)
+    hfile = w / "data" / "hypotheses.npz"
+    if not hfile.is_file():
+        raise FileNotFoundError(f"{hfile}: make the inverter's hypotheses first (the hypotheses stage)")
+    if not (cfolder / "config.json").is_file():
+        raise FileNotFoundError(f"corrector: {cfolder} holds no config.json (an exported corrector folder expected)")
+    _same_tokenizer(w, cfolder)
+    if not (w / "inverter" / "config.json").is_file():
+        export(w, w, only=("inverter",))
+    corr = load_corrector(w / "inverter", cfolder)
+    h = np.load(hfile)
+    rows, hyp, hemb, n_hyp = h["rows"], h["ids"], h["embeddings"], int(h["n_train"])
+    L = hyp.shape[1]
+    seen = {}
+    for r, ids in zip(rows[:n_hyp].tolist(), hyp[:n_hyp]):
+        seen.setdefault(r, set()).add(ids.tobytes())
+    E = np.load(w / "data" / "embeddings.npy", mmap_mode="r")
+    pick = spread(int(info["n_train"]), n, seed)
+    new_rows, new_ids, new_emb = [], [], []
+    for i in tqdm(range(0, len(pick), batch), desc="corrected hypotheses", file=sys.stderr, dynamic_ncols=True):
+        r = pick[i:i + batch]
+
+        def keep(rnd, beams, ids, lengths, embs, cos, best, active, r=r):
+            if rnd == 0:
+                return
+            at = np.arange(len(r)) * beams  # each text's kept row
+            for j, row in enumerate(at):
+                out = np.zeros(L, dtype=hyp.dtype)
+                got = ids[row, :L]
+                out[:len(got)] = got
+                key = out.tobytes()
+                if key not in seen.setdefault(int(r[j]), set()):
+                    seen[int(r[j])].add(key)
+                    new_rows.append(int(r[j]))
+                    new_ids.append(out)
+                    new_emb.append(np.array(embs[row], dtype=np.float32))
+
+        api._run(np.ascontiguousarray(E[r], dtype=np.float32), corr, rounds, beam, on_round=keep, max_length=L,
+                 progress=False)
+    if new_rows:
+        rows = np.concatenate([rows[:n_hyp], np.array(new_rows, dtype=rows.dtype), rows[n_hyp:]])
+        hyp = np.concatenate([hyp[:n_hyp], np.stack(new_ids), hyp[n_hyp:]])
+        hemb = np.concatenate([hemb[:n_hyp], np.stack(new_emb), hemb[n_hyp:]])
+        tmp = w / "data" / "hypotheses.tmp.npz"
+        np.savez(tmp, rows=rows, ids=hyp, embeddings=hemb, n_train=n_hyp + len(new_rows))
+        tmp.replace(hfile)
+    _say(f"corrected hypotheses: {len(new_rows)} added for {len(pick)} texts ({rounds} round(s), beam {beam}); "
+         f"{n_hyp + len(new_rows)} training hypotheses in all")
+    return len(new_rows)
 
 
 def train_corrector(workdir: str | Path, settings: TrainSettings = TrainSettings(), *, stop_at: int | None = None,
