@@ -13,7 +13,6 @@ import pytest
 import torch
 
 import vec2text_c
-from vec2text_c import _core
 from vec2text_c.train.corpora import clean_text, heldout_split, read_corpus, split_sentences
 from vec2text_c.train.pipeline import (ModelShape, _load_module, export, make_hypotheses, prepare,
                                        train_corrector, train_inverter)
