@@ -83,6 +83,27 @@ def test_read_corpus_txt_jsonl_dedup_and_windows(tmp_path):
     assert got[-2:] == ["Five six seven eight.", "Nine ten eleven."]
 
 
+def test_read_corpus_wordnet_glosses_and_examples(tmp_path):
+    # synset lines in the format of Debian's wordnet-base data files (licence header lines start
+    # with two spaces)
+    (tmp_path / "data.noun").write_text(
+        "  1 This software and database is being provided to you, the LICENSEE, by\n"
+        "00217499 04 n 01 disaster 0 001 @ 00217014 n 0000 | an act that has disastrous consequences  \n"
+        "00217593 04 n 01 kill 1 002 @ 00217014 n 0000 + 00355365 v 0101 | the destruction of an enemy plane "
+        "or ship or tank or missile; \"the pilot reported two kills during the mission\"  \n"
+        "00000001 03 n 01 thing 0 000 | \n")
+    (tmp_path / "data.verb").write_text(
+        "00101277 29 v 03 tone 0 tone_up 0 strengthen 0 002 @ 00099721 v 0000 01 + 08 00 | give a healthy "
+        "elasticity to; \"Let's tone our muscles\"; \"exercise\" tones the body (figuratively)  \n")
+    assert read_corpus([tmp_path]) == [
+        "an act that has disastrous consequences",
+        "the destruction of an enemy plane or ship or tank or missile",
+        "the pilot reported two kills during the mission",
+        "give a healthy elasticity to",
+        "Let's tone our muscles",
+    ]
+
+
 def test_read_corpus_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="missing.txt"):
         read_corpus([tmp_path / "missing.txt"])

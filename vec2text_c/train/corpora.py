@@ -172,7 +172,28 @@ def _nltk(d: Path):
                     yield from (p.replace("\n", " ") for p in "\n".join(lines).split("\n\n"))
 
 
-_DIR_SOURCES = (_stsb, _msrp, _sick, _nq, _agnews, _wikitext, _nltk)
+def _wordnet(d: Path):
+    """WordNet's glosses and example sentences (Debian's wordnet-base: /usr/share/wordnet, or a
+    folder holding its data.noun / data.verb / data.adj / data.adv). A synset line ends with
+    " | " and its gloss: a definition, then quoted examples, separated by "; "."""
+    for name in ("data.noun", "data.verb", "data.adj", "data.adv"):
+        p = d / name
+        if not p.is_file():
+            continue
+        for line in _lines(p.read_bytes()):
+            if line.startswith("  ") or " | " not in line:  # the licence header, or no gloss
+                continue
+            for part in line.split(" | ", 1)[1].strip().split("; "):
+                part = part.strip().strip(";").strip()
+                if part.startswith('"'):
+                    part = part.strip('"')
+                    if '"' in part:  # "an example" (of a sense) — keep the example
+                        part = part.split('"', 1)[0]
+                if part:
+                    yield part
+
+
+_DIR_SOURCES = (_stsb, _msrp, _sick, _nq, _agnews, _wikitext, _nltk, _wordnet)
 
 
 def _read_file(p: Path, field: str) -> Iterator[str]:
