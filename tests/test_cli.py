@@ -244,9 +244,9 @@ def test_train_end_to_end_tiny(tmp_path, shared_data):
     # the hypotheses stage again, with the work folder's corrector's own outputs added
     before = int(np.load(tmp_path / "w" / "data" / "hypotheses.npz")["n_train"])
     assert main(["train", "--stage", "hypotheses", "--workdir", str(tmp_path / "w"), "--hypotheses", "64",
-                 "--corrected-hypotheses", "40", "--corrected-rounds", "2"]) == 0
+                 "--corrected-hypotheses", "40", "--corrected-rounds", "2", "--edited-hypotheses", "30"]) == 0
     h = np.load(tmp_path / "w" / "data" / "hypotheses.npz")
-    assert before < int(h["n_train"]) <= before + 80
+    assert before + 25 < int(h["n_train"]) <= before + 80 + 30
 
 
 def test_train_corrected_hypotheses_need_a_corrector(tmp_path, capsys):

@@ -316,6 +316,95 @@ def test_corrected_hypotheses_bad_input(run, tmp_path):
         add_corrected_hypotheses(empty, root / "fp32" / "corrector", 4)
 
 
+def _levenshtein(a: list, b: list) -> int:
+    prev = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        cur = [i]
+        for j, y in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x != y)))
+        prev = cur
+    return prev[-1]
+
+
+def test_edit_ids_by_hand():
+    from vec2text_c.train.pipeline import edit_ids
+
+    toks, pool = np.array([3, 4, 5, 6]), np.array([7])
+    # every token edited: each one is replaced by 7, dropped, or kept with a 7 after it
+    for seed in range(20):
+        out = edit_ids(toks, 1.0, pool, np.random.default_rng(seed)).tolist()
+        kept = [t for t in out if t != 7]
+        assert kept == [t for t in toks.tolist() if t in kept]  # the originals left keep their order
+        for t in kept:
+            assert out[out.index(t) + 1] == 7  # a kept token is one with an insertion after it
+        assert len(kept) <= out.count(7) <= len(toks)  # one 7 per substitution or insertion
+    # a rate near 0 still makes exactly one edit: one substitution
+    for seed in range(20):
+        out = edit_ids(toks, 1e-12, pool, np.random.default_rng(seed)).tolist()
+        assert len(out) == 4 and sum(a != b for a, b in zip(out, toks.tolist())) == 1 and 7 in out
+    # never empty: a one-token text whose token is deleted gets a drawn one
+    outs = {tuple(edit_ids(np.array([3]), 1.0, pool, np.random.default_rng(s)).tolist()) for s in range(30)}
+    assert outs == {(7,), (3, 7)}
+
+
+def test_edited_hypotheses_are_near_misses_of_their_targets(run, tmp_path):
+    from vec2text_c.train.pipeline import add_edited_hypotheses, spread
+
+    root, work = run
+    w = tmp_path / "w"
+    shutil.copytree(work, w)
+    before = dict(np.load(w / "data" / "hypotheses.npz"))
+    n0 = int(before["n_train"])
+    added = add_edited_hypotheses(w, 40, rate=(0.2, 0.2), seed=5)
+    h = np.load(w / "data" / "hypotheses.npz")
+    assert int(h["n_train"]) == n0 + added and 36 <= added <= 40
+    for k in ("rows", "ids", "embeddings"):
+        np.testing.assert_array_equal(h[k][:n0], before[k][:n0])
+        np.testing.assert_array_equal(h[k][n0 + added:], before[k][n0:])
+    rows, hyp, hemb = h["rows"][n0:n0 + added], h["ids"][n0:n0 + added], h["embeddings"][n0:n0 + added]
+    info = json.loads((w / "data" / "info.json").read_text())
+    assert set(rows.tolist()) <= set(spread(info["n_train"], 40, 5).tolist())
+    d = np.load(w / "data" / "ids.npz")
+    rel = []
+    for r, row in zip(rows.tolist(), hyp):
+        # the loop's row format: the decoder's start token, the tokens, one </s>, then padding
+        n = int((row != 0).sum())
+        assert row[0] == 0 and row[n] == 1 and (row[1:n] > 1).all() and not row[n + 1:].any()
+        target = d["ids"][r, :d["lengths"][r] - 1].tolist()
+        dist = _levenshtein(row[1:n].tolist(), target)
+        assert dist >= 1
+        rel.append(dist / len(target))
+    assert 0.08 < np.mean(rel) < 0.3, np.mean(rel)  # about the 20 % asked for
+    # the embeddings are the embedder's of the decoded hypotheses, and close to their targets
+    tok = vec2text_c.T5Tokenizer.from_pretrained(w / "t5")
+    emb = vec2text_c.load_embedder("all-MiniLM-L6-v2")
+    texts = tok.batch_decode(hyp, skip_special_tokens=True)
+    np.testing.assert_allclose(hemb, emb.encode(texts, max_length=hyp.shape[1]), atol=1e-5)
+    E = np.load(w / "data" / "embeddings.npy")
+    def cos(a, b):
+        return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+
+    own, other = cos(hemb, E[rows]), cos(hemb, E[np.roll(rows, 1)])
+    assert own.mean() > other.mean() + 0.2
+    # again with the same seed: the same edits, none added twice
+    assert add_edited_hypotheses(w, 40, rate=(0.2, 0.2), seed=5) == 0
+
+
+def test_edited_hypotheses_bad_input(run, tmp_path):
+    from vec2text_c.train.pipeline import add_edited_hypotheses
+
+    _, work = run
+    with pytest.raises(ValueError, match=r"n: expected an int >= 1, got 0"):
+        add_edited_hypotheses(work, 0)
+    with pytest.raises(ValueError, match=r"rate: expected \(low, high\) with 0 < low <= high <= 1, got \(0.5, 0.2\)"):
+        add_edited_hypotheses(work, 4, rate=(0.5, 0.2))
+    empty = tmp_path / "fresh"
+    (empty / "data").mkdir(parents=True)
+    shutil.copy(work / "data" / "info.json", empty / "data" / "info.json")
+    with pytest.raises(FileNotFoundError, match="make the inverter's hypotheses first"):
+        add_edited_hypotheses(empty, 4)
+
+
 def test_bf16_export_is_half_the_size_and_close(run):
     root, _ = run
     a = (root / "fp32" / "inverter" / "model.safetensors").stat().st_size

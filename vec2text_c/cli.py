@@ -435,8 +435,8 @@ def _float_list(s: str, what: str) -> list:
 
 def cmd_train(args: argparse.Namespace) -> None:
     try:
-        from .train import (ModelShape, TrainSettings, add_corrected_hypotheses, export, make_hypotheses, prepare,
-                            train_corrector, train_inverter)
+        from .train import (ModelShape, TrainSettings, add_corrected_hypotheses, add_edited_hypotheses, export,
+                            make_hypotheses, prepare, train_corrector, train_inverter)
         import torch  # noqa: F401
         import transformers  # noqa: F401
     except ImportError as e:
@@ -481,6 +481,8 @@ def cmd_train(args: argparse.Namespace) -> None:
                 if args.corrected_hypotheses:
                     add_corrected_hypotheses(work, src, args.corrected_hypotheses, rounds=args.corrected_rounds,
                                              beam=args.corrected_beam)
+                if args.edited_hypotheses:
+                    add_edited_hypotheses(work, args.edited_hypotheses)
         elif stage == "corrector":
             train_corrector(work, settings(args.corrector_steps), init_from=args.corrector_init_from)
         elif stage == "export":
@@ -609,6 +611,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--corrected-rounds", type=int, default=1, help="correction rounds for --corrected-hypotheses (default 1)")
     t.add_argument("--corrected-beam", type=int, default=1,
                    help="sequence beam width of those rounds (default 1: greedy)")
+    t.add_argument("--edited-hypotheses", type=int, default=0, metavar="N",
+                   help="hypotheses stage: also add hypotheses made by randomly editing N training texts' own tokens "
+                        "(substitute / delete / insert at a rate drawn per text in 5-50%%): near misses the corrector "
+                        "must fix rather than rewrite (default 0: none)")
     t.add_argument("--batch-size", type=int, default=128, help="training examples per step (default 128)")
     t.add_argument("--lr", type=float, default=2e-3, help="peak learning rate, cosine-decayed (default 2e-3)")
     t.add_argument("--warmup", type=int, default=300, help="linear warm-up steps (default 300)")

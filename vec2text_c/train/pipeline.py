@@ -547,6 +547,123 @@ def make_hypotheses(workdir: str | Path, n: int | None = None, batch: int = 512,
     np.savez(w / "data" / "hypotheses.npz", rows=rows, ids=hyp, embeddings=hemb, n_train=n_hyp)
 
 
+def _append_training(hfile: Path, h, new_rows, new_ids, new_emb) -> None:
+    """Write hypotheses.npz again with these rows added at the end of its training part (the
+    validation hypotheses, the gate's, stay last and unchanged)."""
+    if not new_rows:
+        return
+    rows, hyp, hemb, n_hyp = h["rows"], h["ids"], h["embeddings"], int(h["n_train"])
+    rows = np.concatenate([rows[:n_hyp], np.asarray(new_rows, dtype=rows.dtype), rows[n_hyp:]])
+    hyp = np.concatenate([hyp[:n_hyp], np.stack(new_ids).astype(hyp.dtype), hyp[n_hyp:]])
+    hemb = np.concatenate([hemb[:n_hyp], np.stack(new_emb).astype(np.float32), hemb[n_hyp:]])
+    tmp = hfile.with_name("hypotheses.tmp.npz")
+    np.savez(tmp, rows=rows, ids=hyp, embeddings=hemb, n_train=n_hyp + len(new_rows))
+    tmp.replace(hfile)
+
+
+def _training_hypotheses_seen(h) -> dict:
+    """{training row: the set of its hypotheses' id rows (bytes)} of a hypotheses.npz."""
+    n_hyp = int(h["n_train"])
+    seen: dict = {}
+    for r, ids in zip(h["rows"][:n_hyp].tolist(), h["ids"][:n_hyp]):
+        seen.setdefault(r, set()).add(ids.tobytes())
+    return seen
+
+
+def edit_ids(tokens: np.ndarray, rate: float, pool: np.ndarray, rng) -> np.ndarray:
+    """Token ids with random edits: each token, with probability `rate`, is substituted by a
+    token drawn from `pool`, deleted, or followed by a token drawn from `pool` (equal odds); at
+    least one edit is made, and at least one token is left."""
+    out = []
+    edited = False
+    for t in tokens.tolist():
+        if rng.random() >= rate:
+            out.append(t)
+            continue
+        edited = True
+        op = rng.integers(3)
+        if op == 0:
+            out.append(int(pool[rng.integers(len(pool))]))
+        elif op == 2:
+            out += [t, int(pool[rng.integers(len(pool))])]
+    if not edited:
+        j = int(rng.integers(len(tokens))) if len(tokens) else 0
+        out = tokens.tolist()
+        out[j:j + 1] = [int(pool[rng.integers(len(pool))])]
+    if not out:
+        out = [int(pool[rng.integers(len(pool))])]
+    return np.asarray(out, dtype=np.int64)
+
+
+def add_edited_hypotheses(workdir: str | Path, n: int, *, rate: tuple[float, float] = (0.05, 0.5), seed: int = 2,
+                          batch: int = 2048) -> int:
+    """Add to data/hypotheses.npz hypotheses made by editing `n` training texts' own token ids
+    (`spread` with `seed`): each text draws an edit rate uniformly in `rate`, and `edit_ids`
+    substitutes, deletes and inserts tokens at that rate, drawing new tokens from the training
+    texts' tokens (the corpus' own token frequencies). Their embeddings come from the embedder
+    on the C core, of the decoded text, as the loop embeds a hypothesis. Near misses of every
+    distance, most closer to their target than the inverter's hypotheses: they show the
+    corrector hypotheses worth keeping in part, which it must fix rather than rewrite. A row
+    (format of the loop's: the decoder's start token, the tokens, `</s>`, cut at
+    max_seq_length) equal to one the file holds for that text is not added. Returns the number
+    added."""
+    from tqdm.auto import tqdm
+
+    from ..embedders import load_embedder
+    from ..t5_tokenizer import T5Tokenizer
+
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n: expected an int >= 1, got {n!r}")
+    if (not isinstance(rate, (tuple, list)) or len(rate) != 2
+            or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in rate)
+            or not 0.0 < rate[0] <= rate[1] <= 1.0):
+        raise ValueError(f"rate: expected (low, high) with 0 < low <= high <= 1, got {rate!r}")
+    w = Path(workdir)
+    info = _info(w)
+    hfile = w / "data" / "hypotheses.npz"
+    if not hfile.is_file():
+        raise FileNotFoundError(f"{hfile}: make the inverter's hypotheses first (the hypotheses stage)")
+    h = np.load(hfile)
+    L = h["ids"].shape[1]
+    seen = _training_hypotheses_seen(h)
+    d = np.load(w / "data" / "ids.npz")
+    ids, lengths = d["ids"], d["lengths"]
+    n_train = int(info["n_train"])
+    rng = np.random.default_rng(seed)
+    sample = ids[rng.integers(n_train, size=min(n_train, 20000))]
+    pool = sample[sample > 1]  # the training texts' tokens, pad and </s> left out
+    if not len(pool):
+        raise ValueError(f"{w / 'data' / 'ids.npz'}: the training texts hold no tokens to draw edits from")
+    tok = T5Tokenizer.from_pretrained(w / "t5")
+    emb = load_embedder(info["embedder"])
+    pick = spread(n_train, n, seed)
+    new_rows, new_ids, new_emb = [], [], []
+    for i in tqdm(range(0, len(pick), batch), desc="edited hypotheses", file=sys.stderr, dynamic_ncols=True):
+        rows, out = [], []
+        for r in pick[i:i + batch].tolist():
+            toks = ids[r, :max(0, int(lengths[r]) - 1)]  # without </s>
+            e = edit_ids(toks, float(rng.uniform(rate[0], rate[1])), pool, rng)[:L - 2]
+            row = np.zeros(L, dtype=h["ids"].dtype)
+            row[1:1 + len(e)] = e
+            row[1 + len(e)] = 1
+            key = row.tobytes()
+            if (len(e) == len(toks) and (e == toks).all()) or key in seen.setdefault(r, set()):
+                continue
+            seen[r].add(key)
+            rows.append(r)
+            out.append(row)
+        if not rows:
+            continue
+        texts = tok.batch_decode(np.stack(out), skip_special_tokens=True)
+        new_emb += list(emb.encode(texts, batch_size=256, max_length=L))
+        new_rows += rows
+        new_ids += out
+    _append_training(hfile, h, new_rows, new_ids, new_emb)
+    _say(f"edited hypotheses: {len(new_rows)} added for {len(pick)} texts (edit rate {rate[0]}-{rate[1]}); "
+         f"{int(h['n_train']) + len(new_rows)} training hypotheses in all")
+    return len(new_rows)
+
+
 def add_corrected_hypotheses(workdir: str | Path, corrector: str | Path, n: int, *, rounds: int = 1,
                              beam: int = 1, batch: int = 256, seed: int = 1) -> int:
     """Add to data/hypotheses.npz the hypotheses that `rounds` correction rounds of an exported
@@ -578,11 +695,9 @@ def add_corrected_hypotheses(workdir: str | Path, corrector: str | Path, n: int,
         export(w, w, only=("inverter",))
     corr = load_corrector(w / "inverter", cfolder)
     h = np.load(hfile)
-    rows, hyp, hemb, n_hyp = h["rows"], h["ids"], h["embeddings"], int(h["n_train"])
+    hyp, n_hyp = h["ids"], int(h["n_train"])
     L = hyp.shape[1]
-    seen = {}
-    for r, ids in zip(rows[:n_hyp].tolist(), hyp[:n_hyp]):
-        seen.setdefault(r, set()).add(ids.tobytes())
+    seen = _training_hypotheses_seen(h)
     E = np.load(w / "data" / "embeddings.npy", mmap_mode="r")
     pick = spread(int(info["n_train"]), n, seed)
     new_rows, new_ids, new_emb = [], [], []
@@ -606,13 +721,7 @@ def add_corrected_hypotheses(workdir: str | Path, corrector: str | Path, n: int,
 
         api._run(np.ascontiguousarray(E[r], dtype=np.float32), corr, rounds, beam, on_round=keep, max_length=L,
                  progress=False)
-    if new_rows:
-        rows = np.concatenate([rows[:n_hyp], np.array(new_rows, dtype=rows.dtype), rows[n_hyp:]])
-        hyp = np.concatenate([hyp[:n_hyp], np.stack(new_ids), hyp[n_hyp:]])
-        hemb = np.concatenate([hemb[:n_hyp], np.stack(new_emb), hemb[n_hyp:]])
-        tmp = w / "data" / "hypotheses.tmp.npz"
-        np.savez(tmp, rows=rows, ids=hyp, embeddings=hemb, n_train=n_hyp + len(new_rows))
-        tmp.replace(hfile)
+    _append_training(hfile, h, new_rows, new_ids, new_emb)
     _say(f"corrected hypotheses: {len(new_rows)} added for {len(pick)} texts ({rounds} round(s), beam {beam}); "
          f"{n_hyp + len(new_rows)} training hypotheses in all")
     return len(new_rows)
