@@ -574,25 +574,21 @@ def edit_ids(tokens: np.ndarray, rate: float, pool: np.ndarray, rng) -> np.ndarr
     """Token ids with random edits: each token, with probability `rate`, is substituted by a
     token drawn from `pool`, deleted, or followed by a token drawn from `pool` (equal odds); at
     least one edit is made, and at least one token is left."""
-    out = []
-    edited = False
-    for t in tokens.tolist():
-        if rng.random() >= rate:
-            out.append(t)
-            continue
-        edited = True
-        op = rng.integers(3)
-        if op == 0:
-            out.append(int(pool[rng.integers(len(pool))]))
-        elif op == 2:
-            out += [t, int(pool[rng.integers(len(pool))])]
-    if not edited:
-        j = int(rng.integers(len(tokens))) if len(tokens) else 0
-        out = tokens.tolist()
-        out[j:j + 1] = [int(pool[rng.integers(len(pool))])]
-    if not out:
-        out = [int(pool[rng.integers(len(pool))])]
-    return np.asarray(out, dtype=np.int64)
+    t = np.asarray(tokens, dtype=np.int64)
+    n = len(t)
+    hit = rng.random(n) < rate
+    op = rng.integers(3, size=n)
+    drawn = np.asarray(pool, dtype=np.int64)[rng.integers(len(pool), size=max(n, 1))]
+    if not hit.any():  # one substitution
+        out = t.copy()
+        if n:
+            out[rng.integers(n)] = drawn[0]
+        return out if n else drawn[:1]
+    first = np.where(hit & (op == 0), drawn[:n], t)  # the token, or its substitute
+    pairs = np.stack([first, drawn[:n]], axis=1)
+    keep = np.stack([~(hit & (op == 1)), hit & (op == 2)], axis=1)  # deleted; an insertion after it
+    out = pairs[keep]
+    return out if len(out) else drawn[:1]
 
 
 def add_edited_hypotheses(workdir: str | Path, n: int, *, rate: tuple[float, float] = (0.05, 0.5), seed: int = 2,
@@ -624,7 +620,7 @@ def add_edited_hypotheses(workdir: str | Path, n: int, *, rate: tuple[float, flo
     if not hfile.is_file():
         raise FileNotFoundError(f"{hfile}: make the inverter's hypotheses first (the hypotheses stage)")
     h = np.load(hfile)
-    L = h["ids"].shape[1]
+    L, dtype = h["ids"].shape[1], h["ids"].dtype  # (each h[...] reads the array from the file again)
     seen = _training_hypotheses_seen(h)
     d = np.load(w / "data" / "ids.npz")
     ids, lengths = d["ids"], d["lengths"]
@@ -643,7 +639,7 @@ def add_edited_hypotheses(workdir: str | Path, n: int, *, rate: tuple[float, flo
         for r in pick[i:i + batch].tolist():
             toks = ids[r, :max(0, int(lengths[r]) - 1)]  # without </s>
             e = edit_ids(toks, float(rng.uniform(rate[0], rate[1])), pool, rng)[:L - 2]
-            row = np.zeros(L, dtype=h["ids"].dtype)
+            row = np.zeros(L, dtype=dtype)
             row[1:1 + len(e)] = e
             row[1 + len(e)] = 1
             key = row.tobytes()
