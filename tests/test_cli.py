@@ -244,7 +244,8 @@ def test_train_end_to_end_tiny(tmp_path, shared_data):
     # the hypotheses stage again, with the work folder's corrector's own outputs added
     before = int(np.load(tmp_path / "w" / "data" / "hypotheses.npz")["n_train"])
     assert main(["train", "--stage", "hypotheses", "--workdir", str(tmp_path / "w"), "--hypotheses", "64",
-                 "--corrected-hypotheses", "40", "--corrected-rounds", "2", "--edited-hypotheses", "30"]) == 0
+                 "--corrected-hypotheses", "40", "--corrected-rounds", "2", "--edited-hypotheses", "30",
+                 "--edited-rate", "0.1", "0.3", "--edited-copies", "0.5"]) == 0
     h = np.load(tmp_path / "w" / "data" / "hypotheses.npz")
     assert before + 25 < int(h["n_train"]) <= before + 80 + 30
 
@@ -254,6 +255,19 @@ def test_train_corrected_hypotheses_need_a_corrector(tmp_path, capsys):
     (tmp_path / "w" / "data" / "info.json").write_text("{}")
     assert main(["train", "--stage", "hypotheses", "--workdir", str(tmp_path / "w"), "--corrected-hypotheses", "5"]) == 2
     assert "--corrected-hypotheses: needs a corrector" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--edited-rate", "0.5", "0.2"], "--edited-rate: expected LOW HIGH with 0 < LOW <= HIGH <= 1, got 0.5 0.2"),
+    (["--edited-rate", "0", "0.2"], "--edited-rate: expected LOW HIGH with 0 < LOW <= HIGH <= 1, got 0 0.2"),
+    (["--edited-copies", "1.5"], "--edited-copies: expected a fraction in [0, 1], got 1.5"),
+    (["--corrector-blind", "2"], "--corrector-blind: expected a fraction in [0, 1], got 2"),
+])
+def test_train_edited_options_are_checked_before_any_work(tmp_path, capsys, flags, message):
+    assert main(["train", "--stage", "hypotheses", "--workdir", str(tmp_path / "w"), "--edited-hypotheses", "5",
+                 *flags]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "w").exists()
 
 
 def test_train_warm_start_shape_is_checked_before_any_work(tmp_path, capsys):

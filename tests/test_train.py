@@ -390,6 +390,41 @@ def test_edited_hypotheses_are_near_misses_of_their_targets(run, tmp_path):
     assert add_edited_hypotheses(w, 40, rate=(0.2, 0.2), seed=5) == 0
 
 
+def test_edited_hypotheses_copies_are_the_texts_themselves(run, tmp_path):
+    """copies=1: every hypothesis is its target's own ids in the loop's row format, embedded as
+    the loop embeds it; copies=0.5: about half unedited, the rest edited."""
+    from vec2text_c.train.pipeline import add_edited_hypotheses
+
+    _, work = run
+    w = tmp_path / "w"
+    shutil.copytree(work, w)
+    n0 = int(np.load(w / "data" / "hypotheses.npz")["n_train"])
+    added = add_edited_hypotheses(w, 30, rate=(0.3, 0.3), seed=7, copies=1.0)
+    h = np.load(w / "data" / "hypotheses.npz")
+    d = np.load(w / "data" / "ids.npz")
+    rows, hyp = h["rows"][n0:n0 + added], h["ids"][n0:n0 + added]
+    # a text whose inverter hypothesis is already exactly right keeps that one row only
+    assert 24 <= added <= 30
+    for r, row in zip(rows.tolist(), hyp):
+        n = int((row != 0).sum())
+        assert row[0] == 0 and row[n] == 1
+        np.testing.assert_array_equal(row[1:n], d["ids"][r, :d["lengths"][r] - 1][:hyp.shape[1] - 2])
+    tok = vec2text_c.T5Tokenizer.from_pretrained(w / "t5")
+    emb = vec2text_c.load_embedder("all-MiniLM-L6-v2")
+    np.testing.assert_allclose(h["embeddings"][n0:n0 + added],
+                               emb.encode(tok.batch_decode(hyp, skip_special_tokens=True), max_length=hyp.shape[1]),
+                               atol=1e-5)
+
+    w2 = tmp_path / "w2"
+    shutil.copytree(work, w2)
+    added = add_edited_hypotheses(w2, 60, rate=(0.3, 0.3), seed=8, copies=0.5)
+    h = np.load(w2 / "data" / "hypotheses.npz")
+    same = [bool((row[1:int((row != 0).sum())] == d["ids"][r, :d["lengths"][r] - 1][:hyp.shape[1] - 2]).all())
+            if int((row != 0).sum()) - 1 == min(int(d["lengths"][r]) - 1, hyp.shape[1] - 2) else False
+            for r, row in zip(h["rows"][n0:n0 + added].tolist(), h["ids"][n0:n0 + added])]
+    assert 0.25 < np.mean(same) < 0.75, np.mean(same)  # binomial(60, 0.5): 4 sigma either side
+
+
 def test_edited_hypotheses_bad_input(run, tmp_path):
     from vec2text_c.train.pipeline import add_edited_hypotheses
 
@@ -398,6 +433,9 @@ def test_edited_hypotheses_bad_input(run, tmp_path):
         add_edited_hypotheses(work, 0)
     with pytest.raises(ValueError, match=r"rate: expected \(low, high\) with 0 < low <= high <= 1, got \(0.5, 0.2\)"):
         add_edited_hypotheses(work, 4, rate=(0.5, 0.2))
+    for bad in (1.5, -0.1, True, "half"):
+        with pytest.raises(ValueError, match=r"copies: expected a fraction in \[0, 1\], got"):
+            add_edited_hypotheses(work, 4, copies=bad)
     empty = tmp_path / "fresh"
     (empty / "data").mkdir(parents=True)
     shutil.copy(work / "data" / "info.json", empty / "data" / "info.json")
@@ -512,6 +550,68 @@ def test_the_corrector_continues_from_an_int8_export(run, tmp_path):
     assert any(k + ".int8_scale" in load_file(str(root / "int8" / "corrector" / "model.safetensors")) for k in got)
     for k, v in want.items():
         np.testing.assert_array_equal(got[k].numpy(), np.asarray(v, np.float32))
+
+
+@pytest.mark.parametrize("blind", [0.0, 1.0])
+def test_a_blind_corrector_sees_no_embedding(run, tmp_path, blind):
+    """blind=1: the target and hypothesis embeddings are zeros in every training example, so the
+    first layer of the three embedding transforms gets no gradient: AdamW only decays it, every
+    entry by the same factor. blind=0: they learn."""
+    root, work = run
+    w2 = tmp_path / "w"
+    shutil.copytree(work / "data", w2 / "data")
+    shutil.copytree(work / "t5", w2 / "t5")
+    train_corrector(w2, replace(STEPS, steps=3, eval_every=3, save_every=3), init_from=root / "fp32" / "corrector",
+                    with_gate=False, blind=blind)
+    from safetensors.numpy import load_file
+
+    before = load_file(str(root / "fp32" / "corrector" / "model.safetensors"))
+    after = torch.load(w2 / "runs" / "corrector" / "state.pt", weights_only=True)["model"]
+    for i in (1, 2, 3):
+        k = f"embedding_transform_{i}.0.weight"
+        ratio = after[k].numpy() / before[k]
+        if blind:
+            assert np.ptp(ratio) < 1e-5 and 0.99 < ratio.mean() < 1.0, (k, np.ptp(ratio))
+        else:
+            assert np.ptp(ratio) > 1e-3, k
+
+
+def test_blind_is_checked(run):
+    _, work = run
+    for bad in (1.5, -0.1, True, "half"):
+        with pytest.raises(ValueError, match=r"blind: expected a fraction in \[0, 1\], got"):
+            train_corrector(work, STEPS, blind=bad)
+
+
+def test_the_corrector_gate_measures_keeping_a_right_hypothesis(run, tmp_path):
+    """The keep part of the gate feeds the targets' own tokens: a work folder whose validation
+    hypotheses are exactly those rows (embedded as the loop embeds them) gives the same figures
+    from both parts, and a start cosine near 1."""
+    from vec2text_c.train.pipeline import _load_module, corrector_gate
+
+    _, work = run
+    w2 = tmp_path / "w"
+    shutil.copytree(work, w2)
+    h = dict(np.load(w2 / "data" / "hypotheses.npz"))
+    n = int(h["n_train"])
+    d = np.load(w2 / "data" / "ids.npz")
+    tok = vec2text_c.T5Tokenizer.from_pretrained(w2 / "t5")
+    emb = vec2text_c.load_embedder("all-MiniLM-L6-v2")
+    L = h["ids"].shape[1]
+    for j in range(n, len(h["rows"])):
+        r = int(h["rows"][j])
+        t = d["ids"][r, :d["lengths"][r] - 1][:L - 2]
+        h["ids"][j] = 0
+        h["ids"][j, 1:1 + len(t)] = t
+        h["ids"][j, 1 + len(t)] = 1
+    h["embeddings"][n:] = emb.encode(tok.batch_decode(h["ids"][n:], skip_special_tokens=True), max_length=L)
+    np.savez(w2 / "data" / "hypotheses.npz", **h)
+    g = corrector_gate(w2, n=20)(_load_module(work, "corrector"))
+    assert g["gate_start_cosine"] > 0.9  # (the tiny vocabulary's round trip is not exact: unknown pieces, case)
+    assert g["gate_keep_cosine"] == pytest.approx(g["gate_cosine"], abs=1e-5)
+    assert 0.0 <= g["gate_keep_exact"] <= 1.0
+    # the tiny random corrector keeps nothing: its round moves the text away from a right answer
+    assert g["gate_keep_cosine"] < 0.9
 
 
 def test_device_is_checked_before_training(tmp_path):

@@ -448,6 +448,14 @@ def cmd_train(args: argparse.Namespace) -> None:
                        feed_forward_proj=args.feed_forward, num_repeat_tokens=args.repeat_tokens,
                        lowercase=not args.cased)
 
+    lo, hi = args.edited_rate
+    if not 0.0 < lo <= hi <= 1.0:
+        raise CliError(f"--edited-rate: expected LOW HIGH with 0 < LOW <= HIGH <= 1, got {lo:g} {hi:g}")
+    if not 0.0 <= args.corrector_blind <= 1.0:
+        raise CliError(f"--corrector-blind: expected a fraction in [0, 1], got {args.corrector_blind:g}")
+    if not 0.0 <= args.edited_copies <= 1.0:
+        raise CliError(f"--edited-copies: expected a fraction in [0, 1], got {args.edited_copies:g}")
+
     if args.stage in ("all", "inverter") and args.warm_start != "none":
         from .train.warmstart import bert_dir, check_shape
 
@@ -482,9 +490,11 @@ def cmd_train(args: argparse.Namespace) -> None:
                     add_corrected_hypotheses(work, src, args.corrected_hypotheses, rounds=args.corrected_rounds,
                                              beam=args.corrected_beam)
                 if args.edited_hypotheses:
-                    add_edited_hypotheses(work, args.edited_hypotheses)
+                    add_edited_hypotheses(work, args.edited_hypotheses, rate=tuple(args.edited_rate),
+                                          copies=args.edited_copies)
         elif stage == "corrector":
-            train_corrector(work, settings(args.corrector_steps), init_from=args.corrector_init_from)
+            train_corrector(work, settings(args.corrector_steps), init_from=args.corrector_init_from,
+                            blind=args.corrector_blind)
         elif stage == "export":
             out = export(work, args.out or work / "export", bf16=not args.fp32, int8=args.int8 or ())
             print(f"wrote {out}/inverter and {out}/corrector (load with vec2text_c.load_corrector)", file=sys.stderr)
@@ -615,6 +625,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="hypotheses stage: also add hypotheses made by randomly editing N training texts' own tokens "
                         "(substitute / delete / insert at a rate drawn per text in 5-50%%): near misses the corrector "
                         "must fix rather than rewrite (default 0: none)")
+    t.add_argument("--edited-rate", type=float, nargs=2, default=(0.05, 0.5), metavar=("LOW", "HIGH"),
+                   help="the range each edited text's edit rate is drawn from (default 0.05 0.5)")
+    t.add_argument("--edited-copies", type=float, default=0.0, metavar="F",
+                   help="the fraction of the --edited-hypotheses texts left unedited: the text itself as its "
+                        "hypothesis, which the corrector must learn to keep (default 0)")
+    t.add_argument("--corrector-blind", type=float, default=0.0, metavar="F",
+                   help="corrector stage: the fraction of training examples whose embeddings are zeroed, so that "
+                        "only the hypothesis tokens tell the target (teaches the corrector to read them; default 0)")
     t.add_argument("--batch-size", type=int, default=128, help="training examples per step (default 128)")
     t.add_argument("--lr", type=float, default=2e-3, help="peak learning rate, cosine-decayed (default 2e-3)")
     t.add_argument("--warmup", type=int, default=300, help="linear warm-up steps (default 300)")

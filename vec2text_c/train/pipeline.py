@@ -330,7 +330,11 @@ def corrector_gate(workdir: str | Path, n: int = 200, batch: int = 100):
     that corrects the inverter's greedy hypotheses of `n` validation texts (`spread`) once
     (greedy, as one correction round with beam width 1), embeds the results with the embedder on
     the C core and measures the mean cosine to the targets and the bag-of-words F1;
-    gate_start_cosine is the hypotheses' own cosine, so the gain of a round is their difference."""
+    gate_start_cosine is the hypotheses' own cosine, so the gain of a round is their difference.
+    gate_keep_cosine / gate_keep_exact: the same round given each target's own tokens as the
+    hypothesis (a right answer): the cosine of what comes out, and the fraction returned
+    unchanged. A corrector that ignores its hypothesis scores there what it scores from any
+    start, and the loop, which keeps no earlier round, loses every right text it reaches."""
     import re
 
     import torch
@@ -365,23 +369,40 @@ def corrector_gate(workdir: str | Path, n: int = 200, batch: int = 100):
         return 0.0 if k == 0 else 2 * k / (len(a) + len(b))
 
     start = float(cosines(hemb, target).mean())
+    # the targets' own tokens in the loop's row format (start token, tokens, </s>), embedded as the loop would
+    d = np.load(w / "data" / "ids.npz")
+    own = np.zeros_like(hyp)
+    for j, r in enumerate(rows.tolist()):
+        t = d["ids"][r, :max(0, int(d["lengths"][r]) - 1)][:hyp.shape[1] - 2]
+        own[j, 1:1 + len(t)] = t
+        own[j, 1 + len(t)] = 1
+    own_text = tok.batch_decode(own, skip_special_tokens=True)
+    own_emb = emb.encode(own_text, batch_size=256, max_length=L)
 
-    def fn(m) -> dict:
-        dev = _on(m)
+    def one_round(m, dev, h_ids, h_emb) -> list[str]:
         out = []
         for i in range(0, len(rows), batch):
-            hl = int(max(1, ((hyp[i:i + batch] != 0).sum(1) + 1).max()))
+            hl = int(max(1, ((h_ids[i:i + batch] != 0).sum(1) + 1).max()))
             x, mask = m.encoder_inputs(torch.from_numpy(target[i:i + batch]).to(dev),
-                                       torch.from_numpy(hemb[i:i + batch]).to(dev),
-                                       torch.from_numpy(hyp[i:i + batch, :hl].astype(np.int64)).to(dev))
+                                       torch.from_numpy(h_emb[i:i + batch]).to(dev),
+                                       torch.from_numpy(h_ids[i:i + batch, :hl].astype(np.int64)).to(dev))
             ids = m.encoder_decoder.generate(inputs_embeds=x, attention_mask=mask, max_length=L, do_sample=False,
                                              num_beams=1)
             out += tok.batch_decode(ids.cpu().numpy(), skip_special_tokens=True)
+        return out
+
+    def fn(m) -> dict:
+        dev = _on(m)
+        out = one_round(m, dev, hyp, hemb)
+        kept = one_round(m, dev, own, own_emb)
         got = emb.encode(out, batch_size=256, max_length=L)
         r = {"gate_cosine": float(cosines(got, target).mean()),
-             "gate_bow_f1": float(np.mean([f1(a, b) for a, b in zip(out, texts)])), "gate_start_cosine": start}
+             "gate_bow_f1": float(np.mean([f1(a, b) for a, b in zip(out, texts)])), "gate_start_cosine": start,
+             "gate_keep_cosine": float(cosines(emb.encode(kept, batch_size=256, max_length=L), target).mean()),
+             "gate_keep_exact": float(np.mean([a == b for a, b in zip(kept, own_text)]))}
         _say(f"corrector gate: cosine {start:.3f} -> {r['gate_cosine']:.3f} after one round, bag-of-words F1 "
-             f"{r['gate_bow_f1']:.3f}: {out[0]!r}")
+             f"{r['gate_bow_f1']:.3f}: {out[0]!r}; given the targets themselves: cosine {r['gate_keep_cosine']:.3f}, "
+             f"{100 * r['gate_keep_exact']:.0f} % kept")
         return r
 
     return fn
@@ -592,7 +613,7 @@ def edit_ids(tokens: np.ndarray, rate: float, pool: np.ndarray, rng) -> np.ndarr
 
 
 def add_edited_hypotheses(workdir: str | Path, n: int, *, rate: tuple[float, float] = (0.05, 0.5), seed: int = 2,
-                          batch: int = 2048) -> int:
+                          batch: int = 2048, copies: float = 0.0) -> int:
     """Add to data/hypotheses.npz hypotheses made by editing `n` training texts' own token ids
     (`spread` with `seed`): each text draws an edit rate uniformly in `rate`, and `edit_ids`
     substitutes, deletes and inserts tokens at that rate, drawing new tokens from the training
@@ -601,8 +622,10 @@ def add_edited_hypotheses(workdir: str | Path, n: int, *, rate: tuple[float, flo
     distance, most closer to their target than the inverter's hypotheses: they show the
     corrector hypotheses worth keeping in part, which it must fix rather than rewrite. A row
     (format of the loop's: the decoder's start token, the tokens, `</s>`, cut at
-    max_seq_length) equal to one the file holds for that text is not added. Returns the number
-    added."""
+    max_seq_length) equal to one the file holds for that text is not added. copies: the
+    fraction of the n texts (drawn at random) whose hypothesis is the text itself, unedited: a
+    hypothesis already right, which the corrector must learn to keep (the loop keeps no earlier
+    round, so a corrector that rewrites a right text loses it). Returns the number added."""
     from tqdm.auto import tqdm
 
     from ..embedders import load_embedder
@@ -610,6 +633,8 @@ def add_edited_hypotheses(workdir: str | Path, n: int, *, rate: tuple[float, flo
 
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n: expected an int >= 1, got {n!r}")
+    if isinstance(copies, bool) or not isinstance(copies, (int, float)) or not 0.0 <= copies <= 1.0:
+        raise ValueError(f"copies: expected a fraction in [0, 1], got {copies!r}")
     if (not isinstance(rate, (tuple, list)) or len(rate) != 2
             or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in rate)
             or not 0.0 < rate[0] <= rate[1] <= 1.0):
@@ -638,12 +663,13 @@ def add_edited_hypotheses(workdir: str | Path, n: int, *, rate: tuple[float, flo
         rows, out = [], []
         for r in pick[i:i + batch].tolist():
             toks = ids[r, :max(0, int(lengths[r]) - 1)]  # without </s>
-            e = edit_ids(toks, float(rng.uniform(rate[0], rate[1])), pool, rng)[:L - 2]
+            copy = copies > 0 and bool(rng.random() < copies)  # (no draw when off: the same edits as before)
+            e = (toks if copy else edit_ids(toks, float(rng.uniform(rate[0], rate[1])), pool, rng))[:L - 2]
             row = np.zeros(L, dtype=dtype)
             row[1:1 + len(e)] = e
             row[1 + len(e)] = 1
             key = row.tobytes()
-            if (len(e) == len(toks) and (e == toks).all()) or key in seen.setdefault(r, set()):
+            if (not copy and len(e) == len(toks) and (e == toks).all()) or key in seen.setdefault(r, set()):
                 continue
             seen[r].add(key)
             rows.append(r)
@@ -655,7 +681,8 @@ def add_edited_hypotheses(workdir: str | Path, n: int, *, rate: tuple[float, flo
         new_rows += rows
         new_ids += out
     _append_training(hfile, h, new_rows, new_ids, new_emb)
-    _say(f"edited hypotheses: {len(new_rows)} added for {len(pick)} texts (edit rate {rate[0]}-{rate[1]}); "
+    _say(f"edited hypotheses: {len(new_rows)} added for {len(pick)} texts (edit rate {rate[0]}-{rate[1]}, "
+         f"unedited copies {copies:g}); "
          f"{int(h['n_train']) + len(new_rows)} training hypotheses in all")
     return len(new_rows)
 
@@ -724,17 +751,26 @@ def add_corrected_hypotheses(workdir: str | Path, corrector: str | Path, n: int,
 
 
 def train_corrector(workdir: str | Path, settings: TrainSettings = TrainSettings(), *, stop_at: int | None = None,
-                    with_gate: bool = True, init_from: str | Path | None = None) -> list[dict]:
+                    with_gate: bool = True, init_from: str | Path | None = None,
+                    blind: float = 0.0) -> list[dict]:
     """Train (or resume) the corrector on make_hypotheses' hypotheses: the target embedding, a
     hypothesis and its embedding in, the target text out. A fresh run starts from the trained
     inverter's T5 weights. with_gate: every evaluation also runs corrector_gate (one greedy
     correction round of the validation hypotheses) and best.pt keeps the weights of its best
     cosine. init_from: an exported corrector folder to start a fresh run from instead of the
     inverter (a run continued from committed weights when the work folder is gone: the weights
-    carry over, the optimizer state and the schedule start again). Returns the log rows."""
+    carry over, the optimizer state and the schedule start again). blind: the fraction of
+    training examples (drawn per step) whose target and hypothesis embeddings are replaced by
+    zeros, so that only the hypothesis tokens tell the target: it forces the corrector to learn to
+    read (copy) its hypothesis, which it otherwise never does (the embeddings alone predict the
+    target as well as an inverter does, and copying is never discovered); 1: every example, a
+    denoising stage on the tokens alone. Returns the log rows."""
     import torch
 
     from .modeling import CorrectorModule
+
+    if isinstance(blind, bool) or not isinstance(blind, (int, float)) or not 0.0 <= blind <= 1.0:
+        raise ValueError(f"blind: expected a fraction in [0, 1], got {blind!r}")
 
     w = Path(workdir)
     info = _info(w)
@@ -746,6 +782,7 @@ def train_corrector(workdir: str | Path, settings: TrainSettings = TrainSettings
     E = np.load(w / "data" / "embeddings.npy", mmap_mode="r")
     hlen = np.maximum(1, (hyp != 0).sum(1) + 1)
     torch.manual_seed(settings.seed + 1)
+    gen = torch.Generator().manual_seed(settings.seed + 2)
     model = CorrectorModule(shape.t5_config(), info["dim"], shape.num_repeat_tokens)
     fresh = not (w / "runs" / "corrector" / "state.pt").is_file()
     if init_from is not None and fresh:
@@ -761,6 +798,9 @@ def train_corrector(workdir: str | Path, settings: TrainSettings = TrainSettings
         r, dev = rows[k], _on(m)
         e = torch.from_numpy(np.asarray(E[r], dtype=np.float32)).to(dev)
         he = torch.from_numpy(hemb[k]).to(dev)
+        if blind > 0 and m.training:
+            see = (torch.rand(len(k), 1, generator=gen) >= blind).to(dev, e.dtype)
+            e, he = e * see, he * see
         hl = int(hlen[k].max())
         hi = torch.from_numpy(hyp[k, :hl].astype(np.int64)).to(dev)
         return m(e, he, hi, _labels(torch, ids, lengths, r, dev))
