@@ -625,3 +625,117 @@ def test_device_is_checked_before_training(tmp_path):
         with pytest.raises(ValueError, match="device: 'cuda' requested, but this PyTorch sees no CUDA device"):
             fit(model, None, np.ones(4), None, TrainSettings(device="cuda"), tmp_path, progress=False)
     assert not (tmp_path / "state.pt").exists()
+
+
+# ---- the decoder hint ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def hint_run(run, tmp_path_factory):
+    """A corrector trained a few steps with decoder_hint from the run's fp32 export, exported."""
+    root, work = run
+    w = tmp_path_factory.mktemp("hint") / "w"
+    shutil.copytree(work / "data", w / "data")
+    shutil.copytree(work / "t5", w / "t5")
+    shutil.copytree(work / "runs" / "inverter", w / "runs" / "inverter")
+    train_corrector(w, replace(STEPS, steps=6, eval_every=6, save_every=6), init_from=root / "fp32" / "corrector",
+                    with_gate=False, decoder_hint=True)
+    export(w, w / "fp32", bf16=False)
+    return root, w
+
+
+def _loop_rounds(corr, E, steps=1, L=None):
+    seen = {}
+    vec2text_c.api._run(E, corr, steps, 1, max_length=L,
+                        on_round=lambda rnd, b, ids, lens, embs, cos, best, active:
+                        seen.setdefault(rnd, (ids.copy(), lens.copy(), embs.copy())))
+    return seen
+
+
+def test_decoder_hint_is_exported_and_loaded(hint_run):
+    _, w = hint_run
+    cfg = json.loads((w / "fp32" / "corrector" / "config.json").read_text())
+    assert cfg["decoder_hint"] is True
+    assert "decoder_hint" not in json.loads((w / "fp32" / "inverter" / "config.json").read_text())
+    corr = vec2text_c.load_corrector(w / "fp32" / "inverter", w / "fp32" / "corrector")
+    assert corr.corrector.decoder_hint is True and corr.inverter.decoder_hint is False
+    assert _load_module(w, "corrector").decoder_hint is True
+
+
+def test_the_core_loop_runs_the_hint_as_torch_does(hint_run):
+    """One greedy correction round in the C loop gives the tokens torch's greedy decoding with
+    the hint gives from the same hypotheses and embeddings; without the hint, the same weights
+    give other tokens (the hint reaches the decoder)."""
+    _, w = hint_run
+    model = _load_module(w, "corrector")
+    corr = vec2text_c.load_corrector(w / "fp32" / "inverter", w / "fp32" / "corrector")
+    h = np.load(w / "data" / "hypotheses.npz")
+    E = np.load(w / "data" / "embeddings.npy")[h["rows"][:24]]
+    L = h["ids"].shape[1]
+    seen = _loop_rounds(corr, E, 1, L)
+    ids0, lens0, embs0 = seen[0]
+    ids1, lens1, _ = seen[1]
+    hl = int(lens0.max())
+    with torch.no_grad():
+        want = model.generate_greedy(torch.from_numpy(E), torch.from_numpy(embs0),
+                                     torch.from_numpy(ids0[:, :hl].astype(np.int64)), L).numpy()
+    for j in range(len(E)):
+        n = int(lens1[j])
+        assert ids1[j, :n].tolist() == want[j, :n].tolist(), j
+        assert not want[j, n:].any(), j
+    model.decoder_hint = False
+    with torch.no_grad():
+        plain = model.generate_greedy(torch.from_numpy(E), torch.from_numpy(embs0),
+                                      torch.from_numpy(ids0[:, :hl].astype(np.int64)), L).numpy()
+    assert plain.shape != want.shape or (plain != want).any()
+
+
+def test_torch_greedy_with_the_hint_is_the_argmax_of_its_teacher_forced_pass(hint_run):
+    _, w = hint_run
+    model = _load_module(w, "corrector")
+    h = np.load(w / "data" / "hypotheses.npz")
+    E = torch.from_numpy(np.load(w / "data" / "embeddings.npy")[h["rows"][:8]])
+    he, hid = torch.from_numpy(h["embeddings"][:8]), torch.from_numpy(h["ids"][:8].astype(np.int64))
+    with torch.no_grad():
+        out = model.generate_greedy(E, he, hid, 12)
+        x, mask = model.encoder_inputs(E, he, hid)
+        t5 = model.encoder_decoder
+        dec = out[:, :-1]
+        emb = t5.get_input_embeddings()(dec) + model.hint_rows(hid, dec.shape[1])
+        logits = t5(inputs_embeds=x, attention_mask=mask, decoder_inputs_embeds=emb).logits
+    got = logits.argmax(-1)
+    live = torch.cat([torch.ones(8, 1, dtype=torch.bool), (out[:, 1:-1] != 1) & (out[:, 1:-1] != 0)], 1)
+    assert (got[live] == out[:, 1:][live]).all()
+
+
+def test_decoder_hint_stays_with_its_run(hint_run, run, tmp_path):
+    root, w = hint_run
+    with pytest.raises(ValueError, match="decoder_hint: the corrector run in .* was started with decoder_hint=True"):
+        train_corrector(w, STEPS, with_gate=False, decoder_hint=False)
+    with pytest.raises(TypeError, match="decoder_hint: expected True, False or None"):
+        train_corrector(w, STEPS, with_gate=False, decoder_hint="yes")
+    # a fresh run from an export with the hint takes it on
+    w2 = tmp_path / "w"
+    shutil.copytree(w / "data", w2 / "data")
+    shutil.copytree(w / "t5", w2 / "t5")
+    train_corrector(w2, replace(STEPS, steps=1, eval_every=1, save_every=1, lr=0.0, warmup=1),
+                    init_from=w / "fp32" / "corrector", with_gate=False)
+    assert json.loads((w2 / "runs" / "corrector" / "options.json").read_text()) == {"decoder_hint": True}
+
+
+def test_a_bad_decoder_hint_in_a_config_is_refused(hint_run, tmp_path):
+    _, w = hint_run
+    for kind, value in (("corrector", "yes"), ("inverter", True)):
+        d = tmp_path / kind
+        shutil.copytree(w / "fp32" / kind, d)
+        cfg = json.loads((d / "config.json").read_text())
+        cfg["decoder_hint"] = value
+        cfg["model_name_or_path"] = str(w / "fp32" / "t5")
+        (d / "config.json").write_text(json.dumps(cfg))
+        with pytest.raises(ValueError, match=r"config.json: decoder_hint: expected true or false"):
+            vec2text_c.load_corrector(d if kind == "inverter" else w / "fp32" / "inverter",
+                                      d if kind == "corrector" else w / "fp32" / "corrector")
+    corr = vec2text_c.load_corrector(w / "fp32" / "inverter", w / "fp32" / "corrector")
+    with pytest.raises(ValueError, match="decoder_hint: only a corrector"):
+        vec2text_c._core.Inverter(str(w / "fp32" / "inverter" / "model.safetensors"), corr.inverter_t5._core, 4,
+                                  decoder_hint=True)

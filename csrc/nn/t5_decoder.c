@@ -41,6 +41,7 @@ v2t_status v2t_t5_session_set_source(v2t_t5_session *s, const float *enc, const 
     const v2t_t5_config *c = &m->cfg;
     V2T_TRY(need_decoder(m));
     s->has_source = 0;
+    s->has_hint = 0;
     s->started = 0;
     if (B <= 0 || T <= 0 || T > c->max_length)
         return v2t_fail(V2T_ERR_VALUE, "T5 decoder source: expected batch >= 1 and 1 <= length <= %lld, got [%lld, %lld]",
@@ -73,6 +74,33 @@ v2t_status v2t_t5_session_set_source(v2t_t5_session *s, const float *enc, const 
     s->src_len = T;
     s->max_steps = max_steps;
     s->has_source = 1;
+    return V2T_OK;
+}
+
+// ids: [B, H] (row stride ld) -> hint: [B, max_steps]
+v2t_status v2t_t5_session_set_hint(v2t_t5_session *s, const int32_t *ids, int64_t ld, int64_t B, int64_t H)
+{
+    if (!s->has_source)
+        return v2t_fail(V2T_ERR_VALUE, "T5 decoder hint: no source set for this session");
+    if (B != s->batch || H < 0 || ld < H)
+        return v2t_fail(V2T_ERR_VALUE, "T5 decoder hint: expected [%lld, H] ids with H >= 0 and row stride >= H, "
+                        "got [%lld, %lld] with stride %lld", (long long)s->batch, (long long)B, (long long)H,
+                        (long long)ld);
+    const int64_t M = s->max_steps, V = s->m->cfg.vocab_size, n = H < M ? H : M;
+    size_t bytes;
+    V2T_TRY(v2t_mul_size((size_t)(B * M), sizeof(int32_t), &bytes));
+    V2T_TRY(v2t_buffer_reserve(&s->hint, bytes, "T5 decoder hint"));
+    int32_t *dst = s->hint.data;
+    memset(dst, 0, bytes);
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t t = 0; t < n; t++) {
+            const int32_t id = ids[b * ld + t];
+            if (id < 0 || id >= V)
+                return v2t_fail(V2T_ERR_VALUE, "T5 decoder hint: expected token ids in [0, %lld), got %d at [%lld, %lld]",
+                                (long long)V, (int)id, (long long)b, (long long)t);
+            dst[b * M + t] = id;
+        }
+    s->has_hint = 1;
     return V2T_OK;
 }
 
@@ -270,6 +298,19 @@ static v2t_status decoder_pass(v2t_t5_session *s, const int32_t *ids, int64_t tq
     V2T_TRY(v2t_t5_reserve_activations(s, N));
     float *h = s->h.data, *xn = s->xn.data, *qkv = s->qkv.data, *attn = s->attn.data;
     V2T_TRY(v2t_t5_embed(m, ids, N, h, "decoder_input_ids"));
+    if (s->has_hint) /* the hint's token of each position, added to the row's input */
+        for (int64_t r = 0; r < rows; r++) {
+            const int32_t *hint = (const int32_t *)s->hint.data + ((compact ? map[r] : r) / beams) * M;
+            for (int64_t i = 0; i < tq; i++) {
+                const int32_t id = hint[pos + i];
+                if (id) {
+                    float *dst = h + (r * tq + i) * D;
+                    const float *src = m->embed + (int64_t)id * D;
+                    for (int64_t d = 0; d < D; d++)
+                        dst[d] += src[d];
+                }
+            }
+        }
     for (int64_t l = 0; l < m->decoder.num_layers; l++) {
         const v2t_t5_block *b = &m->decoder.blocks[l];
         float *cache = (float *)s->self_kv.data + l * all_rows * block;

@@ -5,7 +5,7 @@
 #include "../ops/norm.h"
 
 v2t_status v2t_corrector_load(const v2t_st *st, const v2t_t5_model *t5, int64_t num_repeat_tokens,
-                              v2t_corrector **out)
+                              int decoder_hint, v2t_corrector **out)
 {
     *out = NULL;
     if (t5->cfg.encoder_only)
@@ -20,6 +20,7 @@ v2t_status v2t_corrector_load(const v2t_st *st, const v2t_t5_model *t5, int64_t 
     V2T_TRY(v2t_calloc((void **)&c, sizeof *c, "corrector"));
     c->dim = dim;
     c->num_repeat_tokens = num_repeat_tokens;
+    c->decoder_hint = decoder_hint != 0;
     c->t5 = t5;
     const int64_t dm = t5->cfg.d_model, od = num_repeat_tokens * dm;
     v2t_status s;
@@ -60,6 +61,15 @@ void v2t_corrector_free(v2t_corrector *c)
 }
 
 int64_t v2t_corrector_length(const v2t_corrector *c, int64_t L) { return 4 + 3 * c->num_repeat_tokens + L; }
+
+// ids: [B, L] (ld_ids), each row the decoder's start token then the hypothesis
+v2t_status v2t_corrector_set_hint(const v2t_corrector *c, v2t_t5_session *s, const int32_t *ids, int64_t ld_ids,
+                                  int64_t B, int64_t L)
+{
+    if (!c->decoder_hint || L < 2)
+        return V2T_OK;
+    return v2t_t5_session_set_hint(s, ids + 1, ld_ids, B, L - 1);
+}
 
 // e: [B, D] (lde), h: [B, D] (ldh), ids: [B, L] (ld_ids) -> embeds: [B, S, dm], mask: [B, S], S = 4 + 3R + L
 v2t_status v2t_corrector_inputs(const v2t_corrector *c, v2t_exec *ex, const float *e, int64_t lde, const float *h,

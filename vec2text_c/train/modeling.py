@@ -78,10 +78,19 @@ class CorrectorModule(nn.Module):
 
     Encoder input: [S, T1(e), S, T3(h), S, T2(e - h), S, Emb(ids)] with S the `</s>` embedding
     row, then LayerNorm over every row; the mask is ones for the 3R + 4 embedding rows and
-    `ids != 0` for the hypothesis tokens."""
+    `ids != 0` for the hypothesis tokens.
 
-    def __init__(self, t5_config: dict, embedder_dim: int, num_repeat_tokens: int, dropout: float = 0.0):
+    decoder_hint (ours, off in vec2text's models): the decoder's input at step t is the embedding
+    of the token it last produced plus the embedding of the hypothesis' t-th token (none past the
+    hypothesis' `</s>`), so that keeping a token of the hypothesis is a function of the step's own
+    input, which a corrector learns at once; without it, copying must be found through
+    cross-attention, which a small corrector trained on a CPU never finds (it rewrites every
+    hypothesis, right ones included)."""
+
+    def __init__(self, t5_config: dict, embedder_dim: int, num_repeat_tokens: int, dropout: float = 0.0,
+                 decoder_hint: bool = False):
         super().__init__()
+        self.decoder_hint = bool(decoder_hint)
         self.encoder_decoder = make_t5(t5_config)
         self.d_model = d = int(t5_config["d_model"])
         self.num_repeat_tokens = r = int(num_repeat_tokens)
@@ -104,6 +113,47 @@ class CorrectorModule(nn.Module):
         )
         return x, mask
 
+    def hint_rows(self, hyp_ids: torch.Tensor, steps: int) -> torch.Tensor:
+        """[B, steps, d]: the hypothesis' token at each decoder step (the row's first id is the
+        decoder's start token, then the tokens and `</s>`), zeros past its end."""
+        h = hyp_ids[:, 1:1 + steps]
+        if h.shape[1] < steps:
+            h = torch.nn.functional.pad(h, (0, steps - h.shape[1]))
+        return self.encoder_decoder.get_input_embeddings()(h) * (h != 0).unsqueeze(-1).to(torch.float32)
+
     def forward(self, target, hyp_emb, hyp_ids, labels) -> torch.Tensor:
         x, mask = self.encoder_inputs(target, hyp_emb, hyp_ids)
-        return self.encoder_decoder(inputs_embeds=x, attention_mask=mask, labels=labels).loss
+        if not self.decoder_hint:
+            return self.encoder_decoder(inputs_embeds=x, attention_mask=mask, labels=labels).loss
+        t5 = self.encoder_decoder
+        dec = t5._shift_right(labels)
+        emb = t5.get_input_embeddings()(dec) + self.hint_rows(hyp_ids, dec.shape[1])
+        return t5(inputs_embeds=x, attention_mask=mask, decoder_inputs_embeds=emb, labels=labels).loss
+
+    @torch.no_grad()
+    def generate_greedy(self, target, hyp_emb, hyp_ids, max_length: int) -> torch.Tensor:
+        """Greedy decoding of the corrected text: [B, <= max_length] ids that start with the
+        decoder's start token (what transformers' generate returns), the hint added when on."""
+        x, mask = self.encoder_inputs(target, hyp_emb, hyp_ids)
+        t5 = self.encoder_decoder
+        if not self.decoder_hint:
+            return t5.generate(inputs_embeds=x, attention_mask=mask, max_length=max_length, do_sample=False,
+                               num_beams=1)
+        enc = t5.get_encoder()(inputs_embeds=x, attention_mask=mask)
+        hint = self.hint_rows(hyp_ids, max_length - 1)
+        start, eos = t5.config.decoder_start_token_id, t5.config.eos_token_id
+        out = torch.full((x.shape[0], 1), start, dtype=torch.long, device=x.device)
+        done = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
+        past = None
+        for t in range(max_length - 1):
+            e = t5.get_input_embeddings()(out[:, -1:]) + hint[:, t:t + 1]
+            o = t5(encoder_outputs=enc, attention_mask=mask, decoder_inputs_embeds=e, past_key_values=past,
+                   use_cache=True)
+            past = o.past_key_values
+            nxt = o.logits[:, -1].argmax(-1)
+            nxt = torch.where(done, torch.full_like(nxt, t5.config.pad_token_id), nxt)
+            out = torch.cat([out, nxt[:, None]], 1)
+            done |= nxt == eos
+            if bool(done.all()):
+                break
+        return out

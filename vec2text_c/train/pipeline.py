@@ -383,11 +383,9 @@ def corrector_gate(workdir: str | Path, n: int = 200, batch: int = 100):
         out = []
         for i in range(0, len(rows), batch):
             hl = int(max(1, ((h_ids[i:i + batch] != 0).sum(1) + 1).max()))
-            x, mask = m.encoder_inputs(torch.from_numpy(target[i:i + batch]).to(dev),
-                                       torch.from_numpy(h_emb[i:i + batch]).to(dev),
-                                       torch.from_numpy(h_ids[i:i + batch, :hl].astype(np.int64)).to(dev))
-            ids = m.encoder_decoder.generate(inputs_embeds=x, attention_mask=mask, max_length=L, do_sample=False,
-                                             num_beams=1)
+            ids = m.generate_greedy(torch.from_numpy(target[i:i + batch]).to(dev),
+                                    torch.from_numpy(h_emb[i:i + batch]).to(dev),
+                                    torch.from_numpy(h_ids[i:i + batch, :hl].astype(np.int64)).to(dev), L)
             out += tok.batch_decode(ids.cpu().numpy(), skip_special_tokens=True)
         return out
 
@@ -491,8 +489,11 @@ def _load_module(w: Path, kind: str):
 
     info = _info(w)
     shape = ModelShape(**info["shape"])
-    cls = InversionModule if kind == "inverter" else CorrectorModule
-    model = cls(shape.t5_config(), info["dim"], shape.num_repeat_tokens)
+    if kind == "inverter":
+        model = InversionModule(shape.t5_config(), info["dim"], shape.num_repeat_tokens)
+    else:
+        model = CorrectorModule(shape.t5_config(), info["dim"], shape.num_repeat_tokens,
+                                **_corrector_options(w / "runs" / "corrector"))
     state = w / "runs" / kind / "state.pt"
     if not state.is_file():
         raise FileNotFoundError(f"{state}: train the {kind} first")
@@ -589,6 +590,12 @@ def _training_hypotheses_seen(h) -> dict:
     for r, ids in zip(h["rows"][:n_hyp].tolist(), h["ids"][:n_hyp]):
         seen.setdefault(r, set()).add(ids.tobytes())
     return seen
+
+
+def _corrector_options(run: Path) -> dict:
+    """The architecture options a corrector run was started with (runs/corrector/options.json)."""
+    p = run / "options.json"
+    return {"decoder_hint": bool(json.loads(p.read_text()).get("decoder_hint", False))} if p.is_file() else {}
 
 
 def edit_ids(tokens: np.ndarray, rate: float, pool: np.ndarray, rng) -> np.ndarray:
@@ -752,7 +759,7 @@ def add_corrected_hypotheses(workdir: str | Path, corrector: str | Path, n: int,
 
 def train_corrector(workdir: str | Path, settings: TrainSettings = TrainSettings(), *, stop_at: int | None = None,
                     with_gate: bool = True, init_from: str | Path | None = None,
-                    blind: float = 0.0) -> list[dict]:
+                    blind: float = 0.0, decoder_hint: bool | None = None) -> list[dict]:
     """Train (or resume) the corrector on make_hypotheses' hypotheses: the target embedding, a
     hypothesis and its embedding in, the target text out. A fresh run starts from the trained
     inverter's T5 weights. with_gate: every evaluation also runs corrector_gate (one greedy
@@ -764,7 +771,12 @@ def train_corrector(workdir: str | Path, settings: TrainSettings = TrainSettings
     zeros, so that only the hypothesis tokens tell the target: it forces the corrector to learn to
     read (copy) its hypothesis, which it otherwise never does (the embeddings alone predict the
     target as well as an inverter does, and copying is never discovered); 1: every example, a
-    denoising stage on the tokens alone. Returns the log rows."""
+    denoising stage on the tokens alone. decoder_hint: the decoder also reads, at each step, the
+    hypothesis' token of that step (CorrectorModule's option; written to the exported config as
+    `decoder_hint`); fixed when a run starts (None: the run's own on a resumed one, init_from's on a
+    fresh one from an exported corrector, off otherwise); a corrector exported without it can start
+    a run with it (the same weights, the decoder's input gains the hint).
+    Returns the log rows."""
     import torch
 
     from .modeling import CorrectorModule
@@ -783,8 +795,21 @@ def train_corrector(workdir: str | Path, settings: TrainSettings = TrainSettings
     hlen = np.maximum(1, (hyp != 0).sum(1) + 1)
     torch.manual_seed(settings.seed + 1)
     gen = torch.Generator().manual_seed(settings.seed + 2)
-    model = CorrectorModule(shape.t5_config(), info["dim"], shape.num_repeat_tokens)
-    fresh = not (w / "runs" / "corrector" / "state.pt").is_file()
+    if decoder_hint is not None and not isinstance(decoder_hint, bool):
+        raise TypeError(f"decoder_hint: expected True, False or None, got {decoder_hint!r}")
+    run = w / "runs" / "corrector"
+    fresh = not (run / "state.pt").is_file()
+    if fresh and decoder_hint is None and init_from is not None:  # the exported corrector's own
+        cfg = Path(init_from) / "config.json"
+        decoder_hint = bool(json.loads(cfg.read_text()).get("decoder_hint", False)) if cfg.is_file() else False
+    options = {"decoder_hint": bool(decoder_hint)} if fresh else _corrector_options(run)
+    if not fresh and decoder_hint is not None and options.get("decoder_hint", False) != decoder_hint:
+        raise ValueError(f"decoder_hint: the corrector run in {run} was started with decoder_hint="
+                         f"{options.get('decoder_hint', False)}, got {decoder_hint} (a run keeps its architecture)")
+    if fresh:
+        run.mkdir(parents=True, exist_ok=True)
+        (run / "options.json").write_text(json.dumps(options) + "\n")
+    model = CorrectorModule(shape.t5_config(), info["dim"], shape.num_repeat_tokens, **options)
     if init_from is not None and fresh:
         _same_tokenizer(w, Path(init_from))
         load_exported(model, init_from)
@@ -812,8 +837,9 @@ def train_corrector(workdir: str | Path, settings: TrainSettings = TrainSettings
                gate_fn=corrector_gate(w) if with_gate and len(rows) > n else None)
 
 
-def _config_fields(kind: str, shape: ModelShape, embedder: str, t5_rel: str) -> dict:
-    return dict(
+def _config_fields(kind: str, shape: ModelShape, embedder: str, t5_rel: str, decoder_hint: bool = False) -> dict:
+    extra = {"decoder_hint": True} if decoder_hint else {}  # vec2text's configs lack it: off
+    return dict(**extra,
         architectures=["InversionModel" if kind == "inverter" else "CorrectorEncoderModel"],
         model_name_or_path=t5_rel,
         embedder_model_name=embedder,
@@ -880,6 +906,7 @@ def export(workdir: str | Path, out_dir: str | Path, *, bf16: bool = True, only=
         d = out / kind
         d.mkdir(parents=True, exist_ok=True)
         save_file(tensors, d / "model.safetensors", metadata={"format": "pt"})
-        cfg = _config_fields(kind, shape, info["embedder"], "../t5")
+        hint = kind == "corrector" and _corrector_options(w / "runs" / "corrector").get("decoder_hint", False)
+        cfg = _config_fields(kind, shape, info["embedder"], "../t5", hint)
         (d / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
     return out
