@@ -739,3 +739,41 @@ def test_a_bad_decoder_hint_in_a_config_is_refused(hint_run, tmp_path):
     with pytest.raises(ValueError, match="decoder_hint: only a corrector"):
         vec2text_c._core.Inverter(str(w / "fp32" / "inverter" / "model.safetensors"), corr.inverter_t5._core, 4,
                                   decoder_hint=True)
+
+
+def test_the_hint_starts_at_zero_and_learns_fast(hint_run, run):
+    """A corrector gaining the hint starts as it was (scale zeros: the same greedy tokens as
+    without the option), and training moves the scale at HINT_LR times the learning rate."""
+    from vec2text_c.train.modeling import CorrectorModule
+    from vec2text_c.train.pipeline import load_exported
+
+    root, w = hint_run
+    info = json.loads((w / "data" / "info.json").read_text())
+    m = CorrectorModule(TINY.t5_config(), info["dim"], TINY.num_repeat_tokens, decoder_hint=True).eval()
+    load_exported(m, root / "fp32" / "corrector")
+    assert not m.decoder_hint_scale.detach().any()
+    h = np.load(w / "data" / "hypotheses.npz")
+    E = torch.from_numpy(np.load(w / "data" / "embeddings.npy")[h["rows"][:8]])
+    args = (E, torch.from_numpy(h["embeddings"][:8]), torch.from_numpy(h["ids"][:8].astype(np.int64)), 12)
+    a = m.generate_greedy(*args)
+    m.decoder_hint = False
+    assert a.tolist() == m.generate_greedy(*args).tolist()
+    trained = _load_module(w, "corrector").decoder_hint_scale.detach().abs()
+    # 6 steps at lr <= 3e-3: Adam moves a parameter at most ~lr a step, HINT_LR times that here
+    assert float(trained.max()) > 6 * 3e-3 * 1.5
+
+
+def test_a_hint_corrector_without_its_scale_is_refused(hint_run, tmp_path):
+    from safetensors.numpy import load_file, save_file
+
+    _, w = hint_run
+    d = tmp_path / "corrector"
+    shutil.copytree(w / "fp32" / "corrector", d)
+    t = load_file(str(d / "model.safetensors"))
+    del t["decoder_hint_scale"]
+    save_file(t, str(d / "model.safetensors"), metadata={"format": "pt"})
+    cfg = json.loads((d / "config.json").read_text())
+    cfg["model_name_or_path"] = str(w / "fp32" / "t5")
+    (d / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(Exception, match="decoder_hint_scale"):
+        vec2text_c.load_corrector(w / "fp32" / "inverter", d)

@@ -78,7 +78,8 @@ v2t_status v2t_t5_session_set_source(v2t_t5_session *s, const float *enc, const 
 }
 
 // ids: [B, H] (row stride ld) -> hint: [B, max_steps]
-v2t_status v2t_t5_session_set_hint(v2t_t5_session *s, const int32_t *ids, int64_t ld, int64_t B, int64_t H)
+v2t_status v2t_t5_session_set_hint(v2t_t5_session *s, const int32_t *ids, int64_t ld, int64_t B, int64_t H,
+                                   const float *scale)
 {
     if (!s->has_source)
         return v2t_fail(V2T_ERR_VALUE, "T5 decoder hint: no source set for this session");
@@ -100,6 +101,7 @@ v2t_status v2t_t5_session_set_hint(v2t_t5_session *s, const int32_t *ids, int64_
                                 (long long)V, (int)id, (long long)b, (long long)t);
             dst[b * M + t] = id;
         }
+    s->hint_scale = scale;
     s->has_hint = 1;
     return V2T_OK;
 }
@@ -305,9 +307,13 @@ static v2t_status decoder_pass(v2t_t5_session *s, const int32_t *ids, int64_t tq
                 const int32_t id = hint[pos + i];
                 if (id) {
                     float *dst = h + (r * tq + i) * D;
-                    const float *src = m->embed + (int64_t)id * D;
-                    for (int64_t d = 0; d < D; d++)
-                        dst[d] += src[d];
+                    const float *src = m->embed + (int64_t)id * D, *g = s->hint_scale;
+                    if (g)
+                        for (int64_t d = 0; d < D; d++)
+                            dst[d] += g[d] * src[d];
+                    else
+                        for (int64_t d = 0; d < D; d++)
+                            dst[d] += src[d];
                 }
             }
         }

@@ -51,6 +51,7 @@ struct v2t_t5_session {
      * embedding is added to the decoder's input there; 0 adds nothing */
     int has_hint;
     v2t_buffer hint;       /* int32 [batch, max_steps] */
+    const float *hint_scale; /* [d_model] or NULL (ones), borrowed */
 };
 
 /* Make the activation buffers hold N token rows. */

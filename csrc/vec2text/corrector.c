@@ -42,6 +42,8 @@ v2t_status v2t_corrector_load(const v2t_st *st, const v2t_t5_model *t5, int64_t 
     v2t_free(b);
     if (s != V2T_OK)
         goto fail;
+    if (c->decoder_hint)
+        V2T_CHECK(s, v2t_st_load_f32(st, "decoder_hint_scale", 1, shape, &c->hint_scale), fail);
     *out = c;
     return V2T_OK;
 fail:
@@ -57,6 +59,7 @@ void v2t_corrector_free(v2t_corrector *c)
     v2t_embed_transform_release(&c->difference);
     v2t_embed_transform_release(&c->hypothesis);
     v2t_free(c->ln_weight);
+    v2t_free(c->hint_scale);
     v2t_free(c);
 }
 
@@ -68,7 +71,7 @@ v2t_status v2t_corrector_set_hint(const v2t_corrector *c, v2t_t5_session *s, con
 {
     if (!c->decoder_hint || L < 2)
         return V2T_OK;
-    return v2t_t5_session_set_hint(s, ids + 1, ld_ids, B, L - 1);
+    return v2t_t5_session_set_hint(s, ids + 1, ld_ids, B, L - 1, c->hint_scale);
 }
 
 // e: [B, D] (lde), h: [B, D] (ldh), ids: [B, L] (ld_ids) -> embeds: [B, S, dm], mask: [B, S], S = 4 + 3R + L

@@ -26,6 +26,7 @@ typedef struct v2t_corrector {
     v2t_embed_transform target, difference, hypothesis; /* T1, T2, T3 */
     float *ln_weight, *ln_bias; /* [d_model] each, one allocation */
     int decoder_hint;           /* ours (config `decoder_hint`): see v2t_corrector_set_hint */
+    float *hint_scale;          /* [d_model] `decoder_hint_scale`, with decoder_hint */
 } v2t_corrector;
 
 #define V2T_CORRECTOR_LN_EPS 1e-5f
@@ -45,8 +46,8 @@ v2t_status v2t_corrector_inputs(const v2t_corrector *c, v2t_exec *ex, const floa
                                 v2t_buffer *scratch, float *embeds, int32_t *mask);
 
 /* After the source of a batch is set on the corrector's T5 session: with decoder_hint, decoder
- * position t of example b also reads the embedding of its hypothesis' t-th token,
- * ids[b, 1 + t] (ids as given to v2t_corrector_inputs: the decoder's start token, then the
+ * position t of example b also reads `decoder_hint_scale` times the embedding of its hypothesis'
+ * t-th token, ids[b, 1 + t] (ids as given to v2t_corrector_inputs: the decoder's start token, then the
  * hypothesis; pad adds nothing), so that keeping the hypothesis' tokens is a function of each
  * step's own input. Nothing without it (vec2text's correctors). */
 v2t_status v2t_corrector_set_hint(const v2t_corrector *c, v2t_t5_session *s, const int32_t *ids, int64_t ld_ids,

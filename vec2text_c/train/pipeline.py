@@ -424,6 +424,8 @@ def load_exported(model, folder: str | Path) -> None:
         state.setdefault("encoder_decoder.encoder.embed_tokens.weight", shared)
         state.setdefault("encoder_decoder.decoder.embed_tokens.weight", shared)
     want = model.state_dict()
+    if "decoder_hint_scale" in want and "decoder_hint_scale" not in state:  # a corrector gaining the hint
+        state["decoder_hint_scale"] = want["decoder_hint_scale"]
     bad = [k for k in want if k not in state or tuple(state[k].shape) != tuple(want[k].shape)]
     if bad:
         k = bad[0]

@@ -115,10 +115,13 @@ def fit(model, loss_fn: Callable, lengths: np.ndarray, val_fn: Callable | None, 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     state_path, log_path = run_dir / "state.pt", run_dir / "log.jsonl"
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
+    fast = dict(getattr(model, "lr_multipliers", {}))  # name -> learning-rate factor (a group each)
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and n not in fast]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2 and n not in fast]
+    named = dict(model.named_parameters())
     opt = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": settings.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        [{"params": decay, "weight_decay": settings.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        + [{"params": [named[n]], "weight_decay": 0.0, "lr_mult": float(f)} for n, f in sorted(fast.items())],
         lr=settings.lr, betas=(0.9, 0.98), eps=1e-8,
     )
     step = 0
@@ -173,7 +176,7 @@ def fit(model, loss_fn: Callable, lengths: np.ndarray, val_fn: Callable | None, 
         idx = batches[(step % per_epoch) % len(batches)]
         lr = _lr(step, settings)
         for g in opt.param_groups:
-            g["lr"] = lr
+            g["lr"] = lr * g.get("lr_mult", 1.0)
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_bf16):
             loss = loss_fn(model, idx)
         if not torch.isfinite(loss):
