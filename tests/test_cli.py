@@ -236,10 +236,12 @@ def test_train_end_to_end_tiny(tmp_path, shared_data):
     argv = ["train", "--corpus", str(tmp_path / "c.txt"), "--workdir", str(tmp_path / "w"), "--out", str(out),
             "--vocab-size", "300", "--d-model", "32", "--heads", "2", "--d-ff", "64", "--layers", "1",
             "--repeat-tokens", "2", "--inverter-steps", "4", "--corrector-steps", "4", "--batch-size", "16",
-            "--warmup", "2", "--hypotheses", "64", "--threads", "1", "--no-bf16", "--warm-start", "none"]
+            "--warmup", "2", "--hypotheses", "64", "--threads", "1", "--no-bf16", "--warm-start", "none",
+            "--copy-gate"]
     assert main(argv) == 0
     corr = vec2text_c.load_corrector(out / "inverter", out / "corrector")
     assert corr.dim == 384 and corr.inverter.num_repeat_tokens == 2
+    assert corr.corrector.copy_gate is True
     assert len(vec2text_c.invert_strings(["A dog runs."], corr, num_steps=1)) == 1
     # the hypotheses stage again, with the work folder's corrector's own outputs added
     before = int(np.load(tmp_path / "w" / "data" / "hypotheses.npz")["n_train"])

@@ -627,19 +627,19 @@ def test_device_is_checked_before_training(tmp_path):
     assert not (tmp_path / "state.pt").exists()
 
 
-# ---- the decoder hint ----------------------------------------------------------------------
+# ---- the copy gate -------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def hint_run(run, tmp_path_factory):
-    """A corrector trained a few steps with decoder_hint from the run's fp32 export, exported."""
+def gate_run(run, tmp_path_factory):
+    """A corrector trained a few steps with the copy gate from the run's fp32 export, exported."""
     root, work = run
-    w = tmp_path_factory.mktemp("hint") / "w"
+    w = tmp_path_factory.mktemp("gate") / "w"
     shutil.copytree(work / "data", w / "data")
     shutil.copytree(work / "t5", w / "t5")
     shutil.copytree(work / "runs" / "inverter", w / "runs" / "inverter")
     train_corrector(w, replace(STEPS, steps=6, eval_every=6, save_every=6), init_from=root / "fp32" / "corrector",
-                    with_gate=False, decoder_hint=True)
+                    with_gate=False, copy_gate=True)
     export(w, w / "fp32", bf16=False)
     return root, w
 
@@ -652,128 +652,144 @@ def _loop_rounds(corr, E, steps=1, L=None):
     return seen
 
 
-def test_decoder_hint_is_exported_and_loaded(hint_run):
-    _, w = hint_run
+def test_copy_gate_is_exported_and_loaded(gate_run):
+    _, w = gate_run
     cfg = json.loads((w / "fp32" / "corrector" / "config.json").read_text())
-    assert cfg["decoder_hint"] is True
-    assert "decoder_hint" not in json.loads((w / "fp32" / "inverter" / "config.json").read_text())
+    assert cfg["copy_gate"] is True
+    assert "copy_gate" not in json.loads((w / "fp32" / "inverter" / "config.json").read_text())
     corr = vec2text_c.load_corrector(w / "fp32" / "inverter", w / "fp32" / "corrector")
-    assert corr.corrector.decoder_hint is True and corr.inverter.decoder_hint is False
-    assert _load_module(w, "corrector").decoder_hint is True
+    assert corr.corrector.copy_gate is True and corr.inverter.copy_gate is False
+    assert _load_module(w, "corrector").copy_gate is not None
 
 
-def test_the_core_loop_runs_the_hint_as_torch_does(hint_run):
-    """One greedy correction round in the C loop gives the tokens torch's greedy decoding with
-    the hint gives from the same hypotheses and embeddings; without the hint, the same weights
-    give other tokens (the hint reaches the decoder)."""
-    _, w = hint_run
+def _gate_inputs(w, n):
+    h = np.load(w / "data" / "hypotheses.npz")
+    E = np.load(w / "data" / "embeddings.npy")[h["rows"][:n]]
+    return E, h
+
+
+def test_the_core_loop_runs_the_copy_gate_as_torch_does(gate_run):
+    """Greedy correction rounds in the C loop give the tokens torch's greedy decoding with the
+    gate gives from the same hypotheses and embeddings; with the gate's weights zeroed, other
+    tokens (the gate reaches the decoder)."""
+    _, w = gate_run
     model = _load_module(w, "corrector")
     corr = vec2text_c.load_corrector(w / "fp32" / "inverter", w / "fp32" / "corrector")
-    h = np.load(w / "data" / "hypotheses.npz")
-    E = np.load(w / "data" / "embeddings.npy")[h["rows"][:24]]
+    E, h = _gate_inputs(w, 24)
     L = h["ids"].shape[1]
-    seen = _loop_rounds(corr, E, 1, L)
-    ids0, lens0, embs0 = seen[0]
-    ids1, lens1, _ = seen[1]
-    hl = int(lens0.max())
-    with torch.no_grad():
-        want = model.generate_greedy(torch.from_numpy(E), torch.from_numpy(embs0),
-                                     torch.from_numpy(ids0[:, :hl].astype(np.int64)), L).numpy()
-    for j in range(len(E)):
-        n = int(lens1[j])
-        assert ids1[j, :n].tolist() == want[j, :n].tolist(), j
-        assert not want[j, n:].any(), j
-    model.decoder_hint = False
-    with torch.no_grad():
-        plain = model.generate_greedy(torch.from_numpy(E), torch.from_numpy(embs0),
-                                      torch.from_numpy(ids0[:, :hl].astype(np.int64)), L).numpy()
-    assert plain.shape != want.shape or (plain != want).any()
+    seen = _loop_rounds(corr, E, 2, L)
+    for rnd in (0, 1):
+        ids0, lens0, embs0 = seen[rnd]
+        ids1, lens1, _ = seen[rnd + 1]
+        hl = int(lens0.max())
+        args = (torch.from_numpy(E), torch.from_numpy(embs0), torch.from_numpy(ids0[:, :hl].astype(np.int64)), L)
+        with torch.no_grad():
+            want = model.generate_greedy(*args).numpy()
+        for j in range(len(E)):
+            n = int(lens1[j])
+            assert ids1[j, :n].tolist() == want[j, :n].tolist(), (rnd, j)
+            assert not want[j, n:].any(), (rnd, j)
+        with torch.no_grad():
+            model.copy_gate.weight.zero_()
+            model.copy_gate.bias.zero_()
+            plain = model.generate_greedy(*args).numpy()
+        model = _load_module(w, "corrector")
+        assert plain.shape != want.shape or (plain != want).any()
 
 
-def test_torch_greedy_with_the_hint_is_the_argmax_of_its_teacher_forced_pass(hint_run):
-    _, w = hint_run
+def test_torch_greedy_with_the_copy_gate_is_the_argmax_of_its_teacher_forced_pass(gate_run):
+    _, w = gate_run
     model = _load_module(w, "corrector")
-    h = np.load(w / "data" / "hypotheses.npz")
-    E = torch.from_numpy(np.load(w / "data" / "embeddings.npy")[h["rows"][:8]])
+    E, h = _gate_inputs(w, 8)
+    E = torch.from_numpy(E)
     he, hid = torch.from_numpy(h["embeddings"][:8]), torch.from_numpy(h["ids"][:8].astype(np.int64))
     with torch.no_grad():
         out = model.generate_greedy(E, he, hid, 12)
         x, mask = model.encoder_inputs(E, he, hid)
         t5 = model.encoder_decoder
-        dec = out[:, :-1]
-        emb = t5.get_input_embeddings()(dec) + model.hint_rows(hid, dec.shape[1])
-        logits = t5(inputs_embeds=x, attention_mask=mask, decoder_inputs_embeds=emb).logits
-    got = logits.argmax(-1)
+        enc = t5.encoder(inputs_embeds=x, attention_mask=mask).last_hidden_state
+        dec = t5.decoder(input_ids=out[:, :-1], encoder_hidden_states=enc, encoder_attention_mask=mask)
+        got = model.copy_logits(dec.last_hidden_state, hid).argmax(-1)
+        # the loss is the cross-entropy of those logits
+        lab = out[:, 1:].clone()
+        lab[lab == 0] = -100
+        want = torch.nn.functional.cross_entropy(model.copy_logits(dec.last_hidden_state, hid).reshape(-1, 320),
+                                                 lab.reshape(-1), ignore_index=-100)
+        assert float(model(E, he, hid, lab)) == pytest.approx(float(want), rel=1e-5)
     live = torch.cat([torch.ones(8, 1, dtype=torch.bool), (out[:, 1:-1] != 1) & (out[:, 1:-1] != 0)], 1)
     assert (got[live] == out[:, 1:][live]).all()
 
 
-def test_decoder_hint_stays_with_its_run(hint_run, run, tmp_path):
-    root, w = hint_run
-    with pytest.raises(ValueError, match="decoder_hint: the corrector run in .* was started with decoder_hint=True"):
-        train_corrector(w, STEPS, with_gate=False, decoder_hint=False)
-    with pytest.raises(TypeError, match="decoder_hint: expected True, False or None"):
-        train_corrector(w, STEPS, with_gate=False, decoder_hint="yes")
-    # a fresh run from an export with the hint takes it on
+def test_copy_gate_stays_with_its_run(gate_run, tmp_path):
+    root, w = gate_run
+    with pytest.raises(ValueError, match="copy_gate: the corrector run in .* was started with copy_gate=True"):
+        train_corrector(w, STEPS, with_gate=False, copy_gate=False)
+    with pytest.raises(TypeError, match="copy_gate: expected True, False or None"):
+        train_corrector(w, STEPS, with_gate=False, copy_gate="yes")
+    # a fresh run from an export with the gate takes it on, its weights included
     w2 = tmp_path / "w"
     shutil.copytree(w / "data", w2 / "data")
     shutil.copytree(w / "t5", w2 / "t5")
     train_corrector(w2, replace(STEPS, steps=1, eval_every=1, save_every=1, lr=0.0, warmup=1),
                     init_from=w / "fp32" / "corrector", with_gate=False)
-    assert json.loads((w2 / "runs" / "corrector" / "options.json").read_text()) == {"decoder_hint": True}
+    assert json.loads((w2 / "runs" / "corrector" / "options.json").read_text()) == {"copy_gate": True}
+    a, b = _load_module(w, "corrector").copy_gate, _load_module(w2, "corrector").copy_gate
+    torch.testing.assert_close(a.weight, b.weight, rtol=0, atol=0)
+    torch.testing.assert_close(a.bias, b.bias, rtol=0, atol=0)
 
 
-def test_a_bad_decoder_hint_in_a_config_is_refused(hint_run, tmp_path):
-    _, w = hint_run
+def test_a_bad_copy_gate_in_a_config_is_refused(gate_run, tmp_path):
+    _, w = gate_run
     for kind, value in (("corrector", "yes"), ("inverter", True)):
         d = tmp_path / kind
         shutil.copytree(w / "fp32" / kind, d)
         cfg = json.loads((d / "config.json").read_text())
-        cfg["decoder_hint"] = value
+        cfg["copy_gate"] = value
         cfg["model_name_or_path"] = str(w / "fp32" / "t5")
         (d / "config.json").write_text(json.dumps(cfg))
-        with pytest.raises(ValueError, match=r"config.json: decoder_hint: expected true or false"):
+        with pytest.raises(ValueError, match=r"config.json: copy_gate: expected true or false"):
             vec2text_c.load_corrector(d if kind == "inverter" else w / "fp32" / "inverter",
                                       d if kind == "corrector" else w / "fp32" / "corrector")
     corr = vec2text_c.load_corrector(w / "fp32" / "inverter", w / "fp32" / "corrector")
-    with pytest.raises(ValueError, match="decoder_hint: only a corrector"):
+    with pytest.raises(ValueError, match="copy_gate: only a corrector"):
         vec2text_c._core.Inverter(str(w / "fp32" / "inverter" / "model.safetensors"), corr.inverter_t5._core, 4,
-                                  decoder_hint=True)
+                                  copy_gate=True)
 
 
-def test_the_hint_starts_at_zero_and_learns_fast(hint_run, run):
-    """A corrector gaining the hint starts as it was (scale zeros: the same greedy tokens as
-    without the option), and training moves the scale at HINT_LR times the learning rate."""
+def test_the_copy_gate_starts_at_zero_and_learns_fast(gate_run, run):
+    """A corrector gaining the gate starts as it was (zeros: the same greedy tokens as without
+    the option), and training moves the gate faster than the learning rate alone would."""
     from vec2text_c.train.modeling import CorrectorModule
     from vec2text_c.train.pipeline import load_exported
 
-    root, w = hint_run
+    root, w = gate_run
     info = json.loads((w / "data" / "info.json").read_text())
-    m = CorrectorModule(TINY.t5_config(), info["dim"], TINY.num_repeat_tokens, decoder_hint=True).eval()
+    m = CorrectorModule(TINY.t5_config(), info["dim"], TINY.num_repeat_tokens, copy_gate=True).eval()
     load_exported(m, root / "fp32" / "corrector")
-    assert not m.decoder_hint_scale.detach().any()
-    h = np.load(w / "data" / "hypotheses.npz")
-    E = torch.from_numpy(np.load(w / "data" / "embeddings.npy")[h["rows"][:8]])
-    args = (E, torch.from_numpy(h["embeddings"][:8]), torch.from_numpy(h["ids"][:8].astype(np.int64)), 12)
+    assert not m.copy_gate.weight.detach().any() and not m.copy_gate.bias.detach().any()
+    E, h = _gate_inputs(w, 8)
+    args = (torch.from_numpy(E), torch.from_numpy(h["embeddings"][:8]), torch.from_numpy(h["ids"][:8].astype(np.int64)),
+            12)
     a = m.generate_greedy(*args)
-    m.decoder_hint = False
+    m.copy_gate = None
     assert a.tolist() == m.generate_greedy(*args).tolist()
-    trained = _load_module(w, "corrector").decoder_hint_scale.detach().abs()
-    # 6 steps at lr <= 3e-3: Adam moves a parameter at most ~lr a step, HINT_LR times that here
-    assert float(trained.max()) > 6 * 3e-3 * 1.5
+    g = _load_module(w, "corrector").copy_gate
+    # 6 steps at lr <= 3e-3: Adam moves a parameter about lr a step at most; the gate learns 20-100x faster
+    assert float(g.bias.detach().abs().max()) > 6 * 3e-3 * 2
+    assert float(g.weight.detach().abs().max()) > 6 * 3e-3 * 2
 
 
-def test_a_hint_corrector_without_its_scale_is_refused(hint_run, tmp_path):
+def test_a_copy_gate_corrector_without_its_weights_is_refused(gate_run, tmp_path):
     from safetensors.numpy import load_file, save_file
 
-    _, w = hint_run
+    _, w = gate_run
     d = tmp_path / "corrector"
     shutil.copytree(w / "fp32" / "corrector", d)
     t = load_file(str(d / "model.safetensors"))
-    del t["decoder_hint_scale"]
+    del t["copy_gate.bias"]
     save_file(t, str(d / "model.safetensors"), metadata={"format": "pt"})
     cfg = json.loads((d / "config.json").read_text())
     cfg["model_name_or_path"] = str(w / "fp32" / "t5")
     (d / "config.json").write_text(json.dumps(cfg))
-    with pytest.raises(Exception, match="decoder_hint_scale"):
+    with pytest.raises(Exception, match="copy_gate.bias"):
         vec2text_c.load_corrector(w / "fp32" / "inverter", d)

@@ -494,7 +494,7 @@ def cmd_train(args: argparse.Namespace) -> None:
                                           copies=args.edited_copies)
         elif stage == "corrector":
             train_corrector(work, settings(args.corrector_steps), init_from=args.corrector_init_from,
-                            blind=args.corrector_blind, decoder_hint=args.decoder_hint)
+                            blind=args.corrector_blind, copy_gate=args.copy_gate)
         elif stage == "export":
             out = export(work, args.out or work / "export", bf16=not args.fp32, int8=args.int8 or ())
             print(f"wrote {out}/inverter and {out}/corrector (load with vec2text_c.load_corrector)", file=sys.stderr)
@@ -633,8 +633,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--corrector-blind", type=float, default=0.0, metavar="F",
                    help="corrector stage: the fraction of training examples whose embeddings are zeroed, so that "
                         "only the hypothesis tokens tell the target (teaches the corrector to read them; default 0)")
-    t.add_argument("--decoder-hint", action=argparse.BooleanOptionalAction, default=None,
-                   help="corrector stage, a fresh run: its decoder also reads, at each step, the hypothesis' token "
+    t.add_argument("--copy-gate", action=argparse.BooleanOptionalAction, default=None,
+                   help="corrector stage, a fresh run: a learnt bonus at each decoder step for the hypothesis' token "
                         "of that step, so that keeping the right tokens of a hypothesis is learnt at once "
                         "(default: as --corrector-init-from's config says, else off; a resumed run keeps its own)")
     t.add_argument("--batch-size", type=int, default=128, help="training examples per step (default 128)")

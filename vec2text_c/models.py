@@ -95,10 +95,10 @@ class Checkpoint:
         return int(self.config.get("max_seq_length", 32))
 
     @property
-    def decoder_hint(self) -> bool:
-        """A corrector of ours whose decoder also reads the hypothesis' token of each step
-        (config `decoder_hint`, absent from vec2text's checkpoints: off)."""
-        return self.config.get("decoder_hint", False) is True
+    def copy_gate(self) -> bool:
+        """A corrector of ours with a copy gate: a learnt bonus at each decoder step for the
+        hypothesis' token of that step (config `copy_gate`, absent from vec2text's checkpoints: off)."""
+        return self.config.get("copy_gate", False) is True
 
 
 def _checkpoint_kind(d: Path, cfg: dict, weights: Path) -> str | None:
@@ -144,9 +144,9 @@ def read_checkpoint(name_or_path, expected: str) -> Checkpoint:
         if key not in cfg:
             raise ValueError(f"{cfg_path}: missing the vec2text config field {key!r}")
     _check_unsupported(cfg_path, cfg)
-    hint = cfg.get("decoder_hint", False)
-    if not isinstance(hint, bool) or (hint and kind != "corrector"):
-        raise ValueError(f"{cfg_path}: decoder_hint: expected true or false (true for a corrector only), got {hint!r}")
+    gate = cfg.get("copy_gate", False)
+    if not isinstance(gate, bool) or (gate and kind != "corrector"):
+        raise ValueError(f"{cfg_path}: copy_gate: expected true or false (true for a corrector only), got {gate!r}")
     return Checkpoint(kind, d, weights, cfg)
 
 
@@ -297,7 +297,7 @@ class Corrector:
             t5_cor = _t5_dir(str(corrector.config["model_name_or_path"]), corrector.path)
             self.corrector_t5 = _load_t5(corrector, t5_cor, str(corrector.config["model_name_or_path"]), dtype)
             self.corrector = _core.Corrector(str(corrector.weights), self.corrector_t5._core,
-                                             corrector.num_repeat_tokens, decoder_hint=corrector.decoder_hint)
+                                             corrector.num_repeat_tokens, copy_gate=corrector.copy_gate)
         if self.corrector is not None and self.inverter.dim != self.corrector.dim:
             raise ValueError(
                 f"the inverter ({inverter.path}) takes {self.inverter.dim}-dimensional embeddings but the corrector "

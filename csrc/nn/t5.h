@@ -106,13 +106,13 @@ v2t_status v2t_t5_encode(v2t_t5_session *s, const int32_t *ids, const float *emb
 v2t_status v2t_t5_session_set_source(v2t_t5_session *s, const float *enc, const int32_t *mask, int64_t B, int64_t T,
                                      int64_t max_steps);
 
-/* A hint for the decoder of the current source: ids [B, H] (row stride ld), B the source batch;
- * at decoder position t < H, scale (d_model, elementwise; NULL: ones) times the embedding of
- * ids[b, t] is added to the decoder's input of every row of example b (the embedding of the token
- * it continues from); id 0 and positions >= H add nothing. Ids must lie in [0, vocab). The ids are
- * copied, scale is borrowed until the next source; set_source clears the hint. */
-v2t_status v2t_t5_session_set_hint(v2t_t5_session *s, const int32_t *ids, int64_t ld, int64_t B, int64_t H,
-                                   const float *scale);
+/* A copy gate for the decoder of the current source: ids [B, H] (row stride ld), B the source
+ * batch; at decoder position t < H every row of example b gets `w . x + b` added to the logit of
+ * ids[b, t], x the row's final normalised state as the output layer reads it (times d_model^-0.5
+ * when the embeddings are tied); id 0 and positions >= H get nothing. Ids must lie in [0, vocab).
+ * The ids are copied, w ([d_model]) is borrowed until the next source; set_source clears the gate. */
+v2t_status v2t_t5_session_set_copy(v2t_t5_session *s, const int32_t *ids, int64_t ld, int64_t B, int64_t H,
+                                   const float *w, float b);
 
 /* Same, running the encoder first (ids or embeds as in v2t_t5_encode). */
 v2t_status v2t_t5_session_encode_source(v2t_t5_session *s, const int32_t *ids, const float *embeds,

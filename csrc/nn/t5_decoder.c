@@ -41,7 +41,7 @@ v2t_status v2t_t5_session_set_source(v2t_t5_session *s, const float *enc, const 
     const v2t_t5_config *c = &m->cfg;
     V2T_TRY(need_decoder(m));
     s->has_source = 0;
-    s->has_hint = 0;
+    s->has_copy = 0;
     s->started = 0;
     if (B <= 0 || T <= 0 || T > c->max_length)
         return v2t_fail(V2T_ERR_VALUE, "T5 decoder source: expected batch >= 1 and 1 <= length <= %lld, got [%lld, %lld]",
@@ -77,32 +77,33 @@ v2t_status v2t_t5_session_set_source(v2t_t5_session *s, const float *enc, const 
     return V2T_OK;
 }
 
-// ids: [B, H] (row stride ld) -> hint: [B, max_steps]
-v2t_status v2t_t5_session_set_hint(v2t_t5_session *s, const int32_t *ids, int64_t ld, int64_t B, int64_t H,
-                                   const float *scale)
+// ids: [B, H] (row stride ld) -> copy_ids: [B, max_steps]
+v2t_status v2t_t5_session_set_copy(v2t_t5_session *s, const int32_t *ids, int64_t ld, int64_t B, int64_t H,
+                                   const float *w, float b)
 {
     if (!s->has_source)
-        return v2t_fail(V2T_ERR_VALUE, "T5 decoder hint: no source set for this session");
-    if (B != s->batch || H < 0 || ld < H)
-        return v2t_fail(V2T_ERR_VALUE, "T5 decoder hint: expected [%lld, H] ids with H >= 0 and row stride >= H, "
-                        "got [%lld, %lld] with stride %lld", (long long)s->batch, (long long)B, (long long)H,
+        return v2t_fail(V2T_ERR_VALUE, "T5 copy gate: no source set for this session");
+    if (B != s->batch || H < 0 || ld < H || !w)
+        return v2t_fail(V2T_ERR_VALUE, "T5 copy gate: expected [%lld, H] ids with H >= 0, row stride >= H and "
+                        "weights, got [%lld, %lld] with stride %lld", (long long)s->batch, (long long)B, (long long)H,
                         (long long)ld);
     const int64_t M = s->max_steps, V = s->m->cfg.vocab_size, n = H < M ? H : M;
     size_t bytes;
     V2T_TRY(v2t_mul_size((size_t)(B * M), sizeof(int32_t), &bytes));
-    V2T_TRY(v2t_buffer_reserve(&s->hint, bytes, "T5 decoder hint"));
-    int32_t *dst = s->hint.data;
+    V2T_TRY(v2t_buffer_reserve(&s->copy_ids, bytes, "T5 copy gate ids"));
+    int32_t *dst = s->copy_ids.data;
     memset(dst, 0, bytes);
-    for (int64_t b = 0; b < B; b++)
+    for (int64_t e = 0; e < B; e++)
         for (int64_t t = 0; t < n; t++) {
-            const int32_t id = ids[b * ld + t];
+            const int32_t id = ids[e * ld + t];
             if (id < 0 || id >= V)
-                return v2t_fail(V2T_ERR_VALUE, "T5 decoder hint: expected token ids in [0, %lld), got %d at [%lld, %lld]",
-                                (long long)V, (int)id, (long long)b, (long long)t);
-            dst[b * M + t] = id;
+                return v2t_fail(V2T_ERR_VALUE, "T5 copy gate: expected token ids in [0, %lld), got %d at [%lld, %lld]",
+                                (long long)V, (int)id, (long long)e, (long long)t);
+            dst[e * M + t] = id;
         }
-    s->hint_scale = scale;
-    s->has_hint = 1;
+    s->copy_w = w;
+    s->copy_b = b;
+    s->has_copy = 1;
     return V2T_OK;
 }
 
@@ -300,23 +301,6 @@ static v2t_status decoder_pass(v2t_t5_session *s, const int32_t *ids, int64_t tq
     V2T_TRY(v2t_t5_reserve_activations(s, N));
     float *h = s->h.data, *xn = s->xn.data, *qkv = s->qkv.data, *attn = s->attn.data;
     V2T_TRY(v2t_t5_embed(m, ids, N, h, "decoder_input_ids"));
-    if (s->has_hint) /* the hint's token of each position, added to the row's input */
-        for (int64_t r = 0; r < rows; r++) {
-            const int32_t *hint = (const int32_t *)s->hint.data + ((compact ? map[r] : r) / beams) * M;
-            for (int64_t i = 0; i < tq; i++) {
-                const int32_t id = hint[pos + i];
-                if (id) {
-                    float *dst = h + (r * tq + i) * D;
-                    const float *src = m->embed + (int64_t)id * D, *g = s->hint_scale;
-                    if (g)
-                        for (int64_t d = 0; d < D; d++)
-                            dst[d] += g[d] * src[d];
-                    else
-                        for (int64_t d = 0; d < D; d++)
-                            dst[d] += src[d];
-                }
-            }
-        }
     for (int64_t l = 0; l < m->decoder.num_layers; l++) {
         const v2t_t5_block *b = &m->decoder.blocks[l];
         float *cache = (float *)s->self_kv.data + l * all_rows * block;
@@ -369,6 +353,20 @@ static v2t_status decoder_pass(v2t_t5_session *s, const int32_t *ids, int64_t tq
     }
     v2t_rmsnorm(h, D, N, D, m->logits_ln, c->layer_norm_epsilon, xn, D);
     V2T_TRY(v2t_linear_forward(&m->lm_head, &s->ex, xn, D, N, logits, V));
+    if (s->has_copy) /* the copy gate: each position's hypothesis token gains w . x + b */
+        for (int64_t r = 0; r < rows; r++) {
+            const int32_t *cid = (const int32_t *)s->copy_ids.data + ((compact ? map[r] : r) / beams) * M;
+            for (int64_t i = 0; i < tq; i++) {
+                const int32_t id = cid[pos + i];
+                if (id) {
+                    const float *x = xn + (r * tq + i) * D;
+                    float g = s->copy_b;
+                    for (int64_t d = 0; d < D; d++)
+                        g += s->copy_w[d] * x[d];
+                    logits[(r * tq + i) * V + id] += g;
+                }
+            }
+        }
     /* computed row r belongs at full row map[r] >= r: move from the last, so nothing unread is overwritten */
     if (compact)
         for (int64_t r = rows - 1; r >= 0; r--)

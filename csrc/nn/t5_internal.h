@@ -47,11 +47,12 @@ struct v2t_t5_session {
     v2t_buffer runs;       /* int64 [batch, 2]: (first example, count) */
     v2t_buffer row_map;    /* int32 [rows]: computed row -> row of the full batch */
     v2t_buffer ids_c;      /* int32 [rows]: the tokens of the computed rows */
-    /* decoder hint (v2t_t5_session_set_hint): a token id per (example, decoder position) whose
-     * embedding is added to the decoder's input there; 0 adds nothing */
-    int has_hint;
-    v2t_buffer hint;       /* int32 [batch, max_steps] */
-    const float *hint_scale; /* [d_model] or NULL (ones), borrowed */
+    /* copy gate (v2t_t5_session_set_copy): a token id per (example, decoder position) whose logit
+     * gains copy_w . x + copy_b there; 0 gains nothing */
+    int has_copy;
+    v2t_buffer copy_ids;   /* int32 [batch, max_steps] */
+    const float *copy_w;   /* [d_model], borrowed */
+    float copy_b;
 };
 
 /* Make the activation buffers hold N token rows. */

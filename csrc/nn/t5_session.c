@@ -43,7 +43,7 @@ void v2t_t5_session_free(v2t_t5_session *s)
     v2t_buffer *bufs[] = {&s->h,          &s->xn,       &s->qkv,      &s->attn,     &s->ff,
                           &s->scores,     &s->enc_bias, &s->ones,     &s->enc_states, &s->enc_mask,
                           &s->cross_kv,   &s->cross_raw, &s->self_kv,  &s->dec_bias, &s->reorder,
-                          &s->runs,       &s->row_map,  &s->ids_c,    &s->share,    &s->hint};
+                          &s->runs,       &s->row_map,  &s->ids_c,    &s->share,    &s->copy_ids};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
         v2t_buffer_release(bufs[i]);
     v2t_free(s);

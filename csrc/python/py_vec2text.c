@@ -37,15 +37,15 @@ static void model_dealloc(PyV2TModel *self)
 static int model_init(PyV2TModel *self, PyObject *args, PyObject *kwds, int corrector)
 {
     V2T_PY_INIT_ONCE(self->inv || self->cor, corrector ? "Corrector" : "Inverter");
-    static char *kwlist[] = {"path", "t5", "num_repeat_tokens", "decoder_hint", NULL};
+    static char *kwlist[] = {"path", "t5", "num_repeat_tokens", "copy_gate", NULL};
     PyObject *path_obj = NULL, *t5_obj;
     long long nrep;
-    int hint = 0;
+    int copy_gate = 0;
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "O&OL|$p", kwlist, PyUnicode_FSConverter, &path_obj, &t5_obj, &nrep,
-                                     &hint))
+                                     &copy_gate))
         return -1;
-    if (hint && !corrector) {
-        PyErr_SetString(PyExc_ValueError, "decoder_hint: only a corrector reads a hypothesis; an Inverter takes none");
+    if (copy_gate && !corrector) {
+        PyErr_SetString(PyExc_ValueError, "copy_gate: only a corrector reads a hypothesis; an Inverter takes none");
         Py_XDECREF(path_obj);
         return -1;
     }
@@ -61,7 +61,7 @@ static int model_init(PyV2TModel *self, PyObject *args, PyObject *kwds, int corr
     v2t_st *st = NULL;
     s = v2t_st_open(path, &st);
     if (s == V2T_OK)
-        s = corrector ? v2t_corrector_load(st, t5, nrep, hint, &cor) : v2t_inverter_load(st, t5, nrep, &inv);
+        s = corrector ? v2t_corrector_load(st, t5, nrep, copy_gate, &cor) : v2t_inverter_load(st, t5, nrep, &inv);
     v2t_st_close(st);
     Py_END_ALLOW_THREADS
     if (s != V2T_OK) {
@@ -215,7 +215,7 @@ static PyObject *model_get(PyV2TModel *self, void *which)
     case 0: return PyLong_FromLongLong(model_dim(self));
     case 1: return PyLong_FromLongLong(self->inv ? self->inv->num_repeat_tokens : self->cor->num_repeat_tokens);
     case 2: return PyLong_FromLongLong(t5->cfg.d_model);
-    case 4: return PyBool_FromLong(self->cor ? self->cor->decoder_hint : 0);
+    case 4: return PyBool_FromLong(self->cor ? self->cor->copy_gate : 0);
     default: return Py_NewRef(self->t5);
     }
 }
@@ -225,9 +225,9 @@ static PyGetSetDef model_getset[] = {
     {"num_repeat_tokens", (getter)model_get, NULL, "pseudo-tokens per embedding transform", (void *)1},
     {"d_model", (getter)model_get, NULL, "the T5 model's hidden size", (void *)2},
     {"t5", (getter)model_get, NULL, "the _core.T5 encoder-decoder", (void *)3},
-    {"decoder_hint", (getter)model_get, NULL,
-     "whether the decoder also reads the hypothesis' token of each step (a corrector's option; False for "
-     "vec2text's models and every inverter)", (void *)4},
+    {"copy_gate", (getter)model_get, NULL,
+     "whether a learnt bonus for the hypothesis' token is added at each decoder step (a corrector's option; "
+     "False for vec2text's models and every inverter)", (void *)4},
     {NULL, NULL, NULL, NULL, NULL},
 };
 

@@ -1,11 +1,12 @@
 #include "corrector.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "../ops/norm.h"
 
 v2t_status v2t_corrector_load(const v2t_st *st, const v2t_t5_model *t5, int64_t num_repeat_tokens,
-                              int decoder_hint, v2t_corrector **out)
+                              int copy_gate, v2t_corrector **out)
 {
     *out = NULL;
     if (t5->cfg.encoder_only)
@@ -20,7 +21,7 @@ v2t_status v2t_corrector_load(const v2t_st *st, const v2t_t5_model *t5, int64_t 
     V2T_TRY(v2t_calloc((void **)&c, sizeof *c, "corrector"));
     c->dim = dim;
     c->num_repeat_tokens = num_repeat_tokens;
-    c->decoder_hint = decoder_hint != 0;
+    c->copy_gate = copy_gate != 0;
     c->t5 = t5;
     const int64_t dm = t5->cfg.d_model, od = num_repeat_tokens * dm;
     v2t_status s;
@@ -42,8 +43,19 @@ v2t_status v2t_corrector_load(const v2t_st *st, const v2t_t5_model *t5, int64_t 
     v2t_free(b);
     if (s != V2T_OK)
         goto fail;
-    if (c->decoder_hint)
-        V2T_CHECK(s, v2t_st_load_f32(st, "decoder_hint_scale", 1, shape, &c->hint_scale), fail);
+    if (c->copy_gate) {
+        const int64_t one[1] = {1};
+        float *bias = NULL;
+        V2T_CHECK(s, v2t_st_load_f32(st, "copy_gate.weight", 1, shape, &c->copy_w), fail);
+        V2T_CHECK(s, v2t_st_load_f32(st, "copy_gate.bias", 1, one, &bias), fail);
+        c->copy_b = bias[0];
+        v2t_free(bias);
+        /* the gate reads the final state before the output scaling; the decoder's normalised
+         * state carries d_model^-0.5 when the embeddings are tied */
+        if (t5->cfg.tie_word_embeddings)
+            for (int64_t d = 0; d < dm; d++)
+                c->copy_w[d] *= sqrtf((float)dm);
+    }
     *out = c;
     return V2T_OK;
 fail:
@@ -59,19 +71,19 @@ void v2t_corrector_free(v2t_corrector *c)
     v2t_embed_transform_release(&c->difference);
     v2t_embed_transform_release(&c->hypothesis);
     v2t_free(c->ln_weight);
-    v2t_free(c->hint_scale);
+    v2t_free(c->copy_w);
     v2t_free(c);
 }
 
 int64_t v2t_corrector_length(const v2t_corrector *c, int64_t L) { return 4 + 3 * c->num_repeat_tokens + L; }
 
 // ids: [B, L] (ld_ids), each row the decoder's start token then the hypothesis
-v2t_status v2t_corrector_set_hint(const v2t_corrector *c, v2t_t5_session *s, const int32_t *ids, int64_t ld_ids,
+v2t_status v2t_corrector_set_copy(const v2t_corrector *c, v2t_t5_session *s, const int32_t *ids, int64_t ld_ids,
                                   int64_t B, int64_t L)
 {
-    if (!c->decoder_hint || L < 2)
+    if (!c->copy_gate || L < 2)
         return V2T_OK;
-    return v2t_t5_session_set_hint(s, ids + 1, ld_ids, B, L - 1, c->hint_scale);
+    return v2t_t5_session_set_copy(s, ids + 1, ld_ids, B, L - 1, c->copy_w, c->copy_b);
 }
 
 // e: [B, D] (lde), h: [B, D] (ldh), ids: [B, L] (ld_ids) -> embeds: [B, S, dm], mask: [B, S], S = 4 + 3R + L

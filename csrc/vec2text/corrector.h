@@ -25,14 +25,15 @@ typedef struct v2t_corrector {
     const v2t_t5_model *t5;    /* borrowed */
     v2t_embed_transform target, difference, hypothesis; /* T1, T2, T3 */
     float *ln_weight, *ln_bias; /* [d_model] each, one allocation */
-    int decoder_hint;           /* ours (config `decoder_hint`): see v2t_corrector_set_hint */
-    float *hint_scale;          /* [d_model] `decoder_hint_scale`, with decoder_hint */
+    int copy_gate;              /* ours (config `copy_gate`): see v2t_corrector_set_copy */
+    float *copy_w;              /* [d_model] `copy_gate.weight` (times sqrt(d_model) when tied) */
+    float copy_b;               /* `copy_gate.bias` */
 } v2t_corrector;
 
 #define V2T_CORRECTOR_LN_EPS 1e-5f
 
 v2t_status v2t_corrector_load(const v2t_st *st, const v2t_t5_model *t5, int64_t num_repeat_tokens,
-                              int decoder_hint, v2t_corrector **out);
+                              int copy_gate, v2t_corrector **out);
 void v2t_corrector_free(v2t_corrector *c);
 
 /* Encoder positions for a hypothesis of L tokens: 4 + 3R + L. */
@@ -45,12 +46,13 @@ v2t_status v2t_corrector_inputs(const v2t_corrector *c, v2t_exec *ex, const floa
                                 int64_t ldh, const int32_t *ids, int64_t ld_ids, int64_t B, int64_t L,
                                 v2t_buffer *scratch, float *embeds, int32_t *mask);
 
-/* After the source of a batch is set on the corrector's T5 session: with decoder_hint, decoder
- * position t of example b also reads `decoder_hint_scale` times the embedding of its hypothesis'
- * t-th token, ids[b, 1 + t] (ids as given to v2t_corrector_inputs: the decoder's start token, then the
- * hypothesis; pad adds nothing), so that keeping the hypothesis' tokens is a function of each
- * step's own input. Nothing without it (vec2text's correctors). */
-v2t_status v2t_corrector_set_hint(const v2t_corrector *c, v2t_t5_session *s, const int32_t *ids, int64_t ld_ids,
+/* After the source of a batch is set on the corrector's T5 session: with copy_gate, decoder
+ * position t of example b adds `copy_gate.weight . s + copy_gate.bias` (s the decoder's final
+ * state after its norm) to the logit of its hypothesis' t-th token, ids[b, 1 + t] (ids as given
+ * to v2t_corrector_inputs: the decoder's start token, then the hypothesis; pad gets nothing): a
+ * learnt, state-dependent bonus for keeping the hypothesis' tokens. Nothing without it
+ * (vec2text's correctors). */
+v2t_status v2t_corrector_set_copy(const v2t_corrector *c, v2t_t5_session *s, const int32_t *ids, int64_t ld_ids,
                                   int64_t B, int64_t L);
 
 #endif

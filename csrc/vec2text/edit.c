@@ -141,7 +141,7 @@ static v2t_status read_logits(edit_state *S, const int64_t *ex, int64_t cb, cons
         V2T_TRY(v2t_corrector_inputs(S->cor, &S->ex, tgt, D, hemb, D, hids, Lmax, cb, Lmax, &S->scratch,
                                      S->enc_in.data, S->enc_mask.data));
         V2T_TRY(v2t_t5_session_encode_source(S->sess, NULL, S->enc_in.data, S->enc_mask.data, cb, Ssrc, Lt));
-        V2T_TRY(v2t_corrector_set_hint(S->cor, S->sess, hids, Lmax, cb, Lmax));
+        V2T_TRY(v2t_corrector_set_copy(S->cor, S->sess, hids, Lmax, cb, Lmax));
     } else {
         const int64_t R = S->inv->num_repeat_tokens;
         V2T_TRY(reserve(&S->hidden, cb * D, sizeof(float), "edit transform hidden"));

@@ -295,7 +295,7 @@ static v2t_status corrector_chunk(loop *L, const int64_t *ex, int64_t cb, int la
                                  L->enc_mask.data));
     charge(L, &t, PH_TRANSFORMS);
     V2T_TRY(v2t_t5_session_encode_source(L->cor_sess, NULL, L->enc_in.data, L->enc_mask.data, rows_h, S, T));
-    V2T_TRY(v2t_corrector_set_hint(cor, L->cor_sess, hids, Lh, rows_h, Lh));
+    V2T_TRY(v2t_corrector_set_copy(cor, L->cor_sess, hids, Lh, rows_h, Lh));
     charge(L, &t, PH_ENCODER);
     const v2t_decoder_ops ops = v2t_t5_decoder_ops(m);
     const v2t_generate_config g = generate_config(m, T, nc);

@@ -73,6 +73,17 @@ def bow_loss(t5, encoder_states: torch.Tensor, labels: torch.Tensor) -> torch.Te
     return (-(bag * logp).sum(1) / n).mean()
 
 
+class CopyGate(nn.Module):
+    """The copy gate of a corrector (ours): at decoder step t, `weight . s_t + bias` (s_t the
+    decoder's final hidden state, after its final norm) is added to the logit of the hypothesis'
+    t-th token. Zeros at first, so that a corrector gaining the gate starts as it was."""
+
+    def __init__(self, d: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(d))
+        self.bias = nn.Parameter(torch.zeros(1))
+
+
 class CorrectorModule(nn.Module):
     """(target e, hypothesis embedding h, hypothesis ids) -> the corrected text.
 
@@ -80,20 +91,15 @@ class CorrectorModule(nn.Module):
     row, then LayerNorm over every row; the mask is ones for the 3R + 4 embedding rows and
     `ids != 0` for the hypothesis tokens.
 
-    decoder_hint (ours, off in vec2text's models): the decoder's input at step t is the embedding
-    of the token it last produced plus `decoder_hint_scale` (a [d_model] vector, zeros at first,
-    so that a corrector gains the option unchanged; learnt `HINT_LR` times faster than the rest)
-    times the embedding of the hypothesis' t-th token (none past the hypothesis' `</s>`), so that
-    keeping a token of the hypothesis is a function of the step's own input; without it, copying
-    must be found through cross-attention, which a small corrector trained on a CPU never finds
-    (it rewrites every hypothesis, right ones included)."""
-
-    HINT_LR = 20.0
+    copy_gate (ours, off in vec2text's models; see CopyGate): a learnt, state-dependent bonus for
+    keeping the hypothesis' token at each step, so that keeping the right tokens of a hypothesis
+    is learnt at once; without it, copying must be found through cross-attention, which a small
+    corrector trained on a CPU never finds (it rewrites every hypothesis, right ones included).
+    Its parameters learn `lr_multipliers` times faster than the rest."""
 
     def __init__(self, t5_config: dict, embedder_dim: int, num_repeat_tokens: int, dropout: float = 0.0,
-                 decoder_hint: bool = False):
+                 copy_gate: bool = False):
         super().__init__()
-        self.decoder_hint = bool(decoder_hint)
         self.encoder_decoder = make_t5(t5_config)
         self.d_model = d = int(t5_config["d_model"])
         self.num_repeat_tokens = r = int(num_repeat_tokens)
@@ -101,9 +107,9 @@ class CorrectorModule(nn.Module):
         self.embedding_transform_2 = _mlp(embedder_dim, d * r, dropout)
         self.embedding_transform_3 = _mlp(embedder_dim, d * r, dropout)
         self.layernorm = nn.LayerNorm(d)
-        if self.decoder_hint:
-            self.decoder_hint_scale = nn.Parameter(torch.zeros(d))
-            self.lr_multipliers = {"decoder_hint_scale": self.HINT_LR}
+        self.copy_gate = CopyGate(d) if copy_gate else None
+        if copy_gate:
+            self.lr_multipliers = {"copy_gate.weight": 20.0, "copy_gate.bias": 100.0}
 
     def encoder_inputs(self, target: torch.Tensor, hyp_emb: torch.Tensor, hyp_ids: torch.Tensor):
         b, r, d = target.shape[0], self.num_repeat_tokens, self.d_model
@@ -119,45 +125,52 @@ class CorrectorModule(nn.Module):
         )
         return x, mask
 
-    def hint_rows(self, hyp_ids: torch.Tensor, steps: int) -> torch.Tensor:
-        """[B, steps, d]: the hypothesis' token at each decoder step (the row's first id is the
-        decoder's start token, then the tokens and `</s>`), zeros past its end."""
-        h = hyp_ids[:, 1:1 + steps]
-        if h.shape[1] < steps:
-            h = torch.nn.functional.pad(h, (0, steps - h.shape[1]))
-        rows = self.encoder_decoder.get_input_embeddings()(h) * (h != 0).unsqueeze(-1).to(torch.float32)
-        return rows * self.decoder_hint_scale
+    def copy_logits(self, states: torch.Tensor, hyp_ids: torch.Tensor, start: int = 0) -> torch.Tensor:
+        """[B, n, V] logits of the decoder's final states [B, n, d] at steps start..start+n-1, the
+        copy gate's bonus added on each step's hypothesis token (the row's first id is the
+        decoder's start token, then the tokens and `</s>`; nothing past its end)."""
+        t5 = self.encoder_decoder
+        scaled = states * (self.d_model ** -0.5) if t5.config.tie_word_embeddings else states
+        logits = t5.lm_head(scaled)
+        n = states.shape[1]
+        h = hyp_ids[:, 1 + start:1 + start + n]
+        if h.shape[1] < n:
+            h = torch.nn.functional.pad(h, (0, n - h.shape[1]))
+        gate = (states @ self.copy_gate.weight.to(states.dtype) + self.copy_gate.bias.to(states.dtype))
+        gate = gate * (h != 0).to(gate.dtype)
+        return logits.scatter_add(-1, h.unsqueeze(-1), gate.unsqueeze(-1).to(logits.dtype))
 
     def forward(self, target, hyp_emb, hyp_ids, labels) -> torch.Tensor:
         x, mask = self.encoder_inputs(target, hyp_emb, hyp_ids)
-        if not self.decoder_hint:
-            return self.encoder_decoder(inputs_embeds=x, attention_mask=mask, labels=labels).loss
         t5 = self.encoder_decoder
-        dec = t5._shift_right(labels)
-        emb = t5.get_input_embeddings()(dec) + self.hint_rows(hyp_ids, dec.shape[1])
-        return t5(inputs_embeds=x, attention_mask=mask, decoder_inputs_embeds=emb, labels=labels).loss
+        if self.copy_gate is None:
+            return t5(inputs_embeds=x, attention_mask=mask, labels=labels).loss
+        enc = t5.encoder(inputs_embeds=x, attention_mask=mask).last_hidden_state
+        dec = t5.decoder(input_ids=t5._shift_right(labels), encoder_hidden_states=enc,
+                         encoder_attention_mask=mask).last_hidden_state
+        logits = self.copy_logits(dec, hyp_ids)
+        return nn.functional.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1),
+                                           ignore_index=-100)
 
     @torch.no_grad()
     def generate_greedy(self, target, hyp_emb, hyp_ids, max_length: int) -> torch.Tensor:
         """Greedy decoding of the corrected text: [B, <= max_length] ids that start with the
-        decoder's start token (what transformers' generate returns), the hint added when on."""
+        decoder's start token (what transformers' generate returns), the copy gate applied when on."""
         x, mask = self.encoder_inputs(target, hyp_emb, hyp_ids)
         t5 = self.encoder_decoder
-        if not self.decoder_hint:
+        if self.copy_gate is None:
             return t5.generate(inputs_embeds=x, attention_mask=mask, max_length=max_length, do_sample=False,
                                num_beams=1)
-        enc = t5.get_encoder()(inputs_embeds=x, attention_mask=mask)
-        hint = self.hint_rows(hyp_ids, max_length - 1)
+        enc = t5.encoder(inputs_embeds=x, attention_mask=mask).last_hidden_state
         start, eos = t5.config.decoder_start_token_id, t5.config.eos_token_id
         out = torch.full((x.shape[0], 1), start, dtype=torch.long, device=x.device)
         done = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
         past = None
         for t in range(max_length - 1):
-            e = t5.get_input_embeddings()(out[:, -1:]) + hint[:, t:t + 1]
-            o = t5(encoder_outputs=enc, attention_mask=mask, decoder_inputs_embeds=e, past_key_values=past,
-                   use_cache=True)
+            o = t5.decoder(input_ids=out[:, -1:], encoder_hidden_states=enc, encoder_attention_mask=mask,
+                           past_key_values=past, use_cache=True)
             past = o.past_key_values
-            nxt = o.logits[:, -1].argmax(-1)
+            nxt = self.copy_logits(o.last_hidden_state, hyp_ids, t)[:, -1].argmax(-1)
             nxt = torch.where(done, torch.full_like(nxt, t5.config.pad_token_id), nxt)
             out = torch.cat([out, nxt[:, None]], 1)
             done |= nxt == eos

@@ -424,8 +424,9 @@ def load_exported(model, folder: str | Path) -> None:
         state.setdefault("encoder_decoder.encoder.embed_tokens.weight", shared)
         state.setdefault("encoder_decoder.decoder.embed_tokens.weight", shared)
     want = model.state_dict()
-    if "decoder_hint_scale" in want and "decoder_hint_scale" not in state:  # a corrector gaining the hint
-        state["decoder_hint_scale"] = want["decoder_hint_scale"]
+    for k in ("copy_gate.weight", "copy_gate.bias"):  # a corrector gaining the copy gate starts it at zeros
+        if k in want and k not in state:
+            state[k] = want[k]
     bad = [k for k in want if k not in state or tuple(state[k].shape) != tuple(want[k].shape)]
     if bad:
         k = bad[0]
@@ -597,7 +598,7 @@ def _training_hypotheses_seen(h) -> dict:
 def _corrector_options(run: Path) -> dict:
     """The architecture options a corrector run was started with (runs/corrector/options.json)."""
     p = run / "options.json"
-    return {"decoder_hint": bool(json.loads(p.read_text()).get("decoder_hint", False))} if p.is_file() else {}
+    return {"copy_gate": bool(json.loads(p.read_text()).get("copy_gate", False))} if p.is_file() else {}
 
 
 def edit_ids(tokens: np.ndarray, rate: float, pool: np.ndarray, rng) -> np.ndarray:
@@ -761,7 +762,7 @@ def add_corrected_hypotheses(workdir: str | Path, corrector: str | Path, n: int,
 
 def train_corrector(workdir: str | Path, settings: TrainSettings = TrainSettings(), *, stop_at: int | None = None,
                     with_gate: bool = True, init_from: str | Path | None = None,
-                    blind: float = 0.0, decoder_hint: bool | None = None) -> list[dict]:
+                    blind: float = 0.0, copy_gate: bool | None = None) -> list[dict]:
     """Train (or resume) the corrector on make_hypotheses' hypotheses: the target embedding, a
     hypothesis and its embedding in, the target text out. A fresh run starts from the trained
     inverter's T5 weights. with_gate: every evaluation also runs corrector_gate (one greedy
@@ -773,11 +774,11 @@ def train_corrector(workdir: str | Path, settings: TrainSettings = TrainSettings
     zeros, so that only the hypothesis tokens tell the target: it forces the corrector to learn to
     read (copy) its hypothesis, which it otherwise never does (the embeddings alone predict the
     target as well as an inverter does, and copying is never discovered); 1: every example, a
-    denoising stage on the tokens alone. decoder_hint: the decoder also reads, at each step, the
+    denoising stage on the tokens alone. copy_gate: a learnt bonus, at each decoder step, for the
     hypothesis' token of that step (CorrectorModule's option; written to the exported config as
-    `decoder_hint`); fixed when a run starts (None: the run's own on a resumed one, init_from's on a
+    `copy_gate`); fixed when a run starts (None: the run's own on a resumed one, init_from's on a
     fresh one from an exported corrector, off otherwise); a corrector exported without it can start
-    a run with it (the same weights, the decoder's input gains the hint).
+    a run with it (the gate starts at zeros: the same outputs).
     Returns the log rows."""
     import torch
 
@@ -797,17 +798,17 @@ def train_corrector(workdir: str | Path, settings: TrainSettings = TrainSettings
     hlen = np.maximum(1, (hyp != 0).sum(1) + 1)
     torch.manual_seed(settings.seed + 1)
     gen = torch.Generator().manual_seed(settings.seed + 2)
-    if decoder_hint is not None and not isinstance(decoder_hint, bool):
-        raise TypeError(f"decoder_hint: expected True, False or None, got {decoder_hint!r}")
+    if copy_gate is not None and not isinstance(copy_gate, bool):
+        raise TypeError(f"copy_gate: expected True, False or None, got {copy_gate!r}")
     run = w / "runs" / "corrector"
     fresh = not (run / "state.pt").is_file()
-    if fresh and decoder_hint is None and init_from is not None:  # the exported corrector's own
+    if fresh and copy_gate is None and init_from is not None:  # the exported corrector's own
         cfg = Path(init_from) / "config.json"
-        decoder_hint = bool(json.loads(cfg.read_text()).get("decoder_hint", False)) if cfg.is_file() else False
-    options = {"decoder_hint": bool(decoder_hint)} if fresh else _corrector_options(run)
-    if not fresh and decoder_hint is not None and options.get("decoder_hint", False) != decoder_hint:
-        raise ValueError(f"decoder_hint: the corrector run in {run} was started with decoder_hint="
-                         f"{options.get('decoder_hint', False)}, got {decoder_hint} (a run keeps its architecture)")
+        copy_gate = bool(json.loads(cfg.read_text()).get("copy_gate", False)) if cfg.is_file() else False
+    options = {"copy_gate": bool(copy_gate)} if fresh else _corrector_options(run)
+    if not fresh and copy_gate is not None and options.get("copy_gate", False) != copy_gate:
+        raise ValueError(f"copy_gate: the corrector run in {run} was started with copy_gate="
+                         f"{options.get('copy_gate', False)}, got {copy_gate} (a run keeps its architecture)")
     if fresh:
         run.mkdir(parents=True, exist_ok=True)
         (run / "options.json").write_text(json.dumps(options) + "\n")
@@ -839,8 +840,8 @@ def train_corrector(workdir: str | Path, settings: TrainSettings = TrainSettings
                gate_fn=corrector_gate(w) if with_gate and len(rows) > n else None)
 
 
-def _config_fields(kind: str, shape: ModelShape, embedder: str, t5_rel: str, decoder_hint: bool = False) -> dict:
-    extra = {"decoder_hint": True} if decoder_hint else {}  # vec2text's configs lack it: off
+def _config_fields(kind: str, shape: ModelShape, embedder: str, t5_rel: str, copy_gate: bool = False) -> dict:
+    extra = {"copy_gate": True} if copy_gate else {}  # vec2text's configs lack it: off
     return dict(**extra,
         architectures=["InversionModel" if kind == "inverter" else "CorrectorEncoderModel"],
         model_name_or_path=t5_rel,
@@ -908,7 +909,7 @@ def export(workdir: str | Path, out_dir: str | Path, *, bf16: bool = True, only=
         d = out / kind
         d.mkdir(parents=True, exist_ok=True)
         save_file(tensors, d / "model.safetensors", metadata={"format": "pt"})
-        hint = kind == "corrector" and _corrector_options(w / "runs" / "corrector").get("decoder_hint", False)
-        cfg = _config_fields(kind, shape, info["embedder"], "../t5", hint)
+        gate = kind == "corrector" and _corrector_options(w / "runs" / "corrector").get("copy_gate", False)
+        cfg = _config_fields(kind, shape, info["embedder"], "../t5", gate)
         (d / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
     return out
