@@ -264,6 +264,7 @@ def test_train_corrected_hypotheses_need_a_corrector(tmp_path, capsys):
     (["--edited-rate", "0", "0.2"], "--edited-rate: expected LOW HIGH with 0 < LOW <= HIGH <= 1, got 0 0.2"),
     (["--edited-copies", "1.5"], "--edited-copies: expected a fraction in [0, 1], got 1.5"),
     (["--corrector-blind", "2"], "--corrector-blind: expected a fraction in [0, 1], got 2"),
+    (["--corrector-min-cosine", "1"], "--corrector-min-cosine: expected a cosine in [-1, 1), got 1"),
 ])
 def test_train_edited_options_are_checked_before_any_work(tmp_path, capsys, flags, message):
     assert main(["train", "--stage", "hypotheses", "--workdir", str(tmp_path / "w"), "--edited-hypotheses", "5",

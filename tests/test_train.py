@@ -583,6 +583,72 @@ def test_blind_is_checked(run):
             train_corrector(work, STEPS, blind=bad)
 
 
+def test_min_cosine_trains_on_the_close_hypotheses_only(run, tmp_path, monkeypatch):
+    """min_cosine: the training set is the hypotheses whose embedding's cosine to the target's
+    reaches the threshold (computed here row by row), in file order; the validation set stays
+    whole; the option is kept by the run and a resume with another value is refused."""
+    import vec2text_c.train.pipeline as pl
+
+    _, work = run
+    w2 = tmp_path / "w"
+    shutil.copytree(work / "data", w2 / "data")
+    shutil.copytree(work / "t5", w2 / "t5")
+    shutil.copytree(work / "inverter", w2 / "inverter")
+    shutil.copytree(work / "runs" / "inverter", w2 / "runs" / "inverter")
+    h = np.load(w2 / "data" / "hypotheses.npz")
+    E = np.load(w2 / "data" / "embeddings.npy")
+    n = int(h["n_train"])
+    cos = []
+    for r, e in zip(h["rows"][:n], h["embeddings"][:n]):
+        t = E[r].astype(np.float64)
+        cos.append(float(t @ e / np.sqrt((t @ t) * (e.astype(np.float64) @ e))))
+    cos = np.array(cos)
+    t = float(np.median(cos))
+    want = np.flatnonzero(cos >= t)
+    assert 16 <= len(want) < n
+
+    seen = {}
+
+    def fake_fit(model, loss_fn, lengths, val_fn, settings, run_dir, **kw):
+        seen["n"] = len(lengths)
+        loss_fn(model, np.arange(len(lengths)))
+        return []
+
+    real_labels = pl._labels
+
+    def labels(torch_, ids, lengths, idx, dev):  # the target rows of the batch
+        seen["rows"] = idx.copy()
+        return real_labels(torch_, ids, lengths, idx, dev)
+
+    monkeypatch.setattr(pl, "fit", fake_fit)
+    monkeypatch.setattr(pl, "_labels", labels)
+    train_corrector(w2, STEPS, with_gate=False, min_cosine=t)
+    assert seen["n"] == len(want)
+    np.testing.assert_array_equal(seen["rows"], h["rows"][want])
+    assert json.loads((w2 / "runs" / "corrector" / "options.json").read_text())["min_cosine"] == t
+
+    (w2 / "runs" / "corrector" / "state.pt").write_bytes(b"")  # a run in progress
+    with pytest.raises(ValueError, match=r"min_cosine: the corrector run in .* was started with min_cosine="):
+        train_corrector(w2, STEPS, with_gate=False, min_cosine=0.0)
+    seen.clear()
+    train_corrector(w2, STEPS, with_gate=False)  # None: the run's own
+    assert seen["n"] == len(want)
+
+
+def test_min_cosine_is_checked(run, tmp_path):
+    _, work = run
+    for bad in (1.0, -1.5, True, "high"):
+        with pytest.raises(ValueError, match=r"min_cosine: expected a cosine in \[-1, 1\) or None, got"):
+            train_corrector(work, STEPS, min_cosine=bad)
+    w2 = tmp_path / "w"
+    shutil.copytree(work / "data", w2 / "data")
+    shutil.copytree(work / "t5", w2 / "t5")
+    shutil.copytree(work / "runs" / "inverter", w2 / "runs" / "inverter")
+    with pytest.raises(ValueError, match=r"min_cosine: \d+ of \d+ training hypotheses have a cosine >= 0.9999 to their target, "
+                                         r"fewer than one batch of 16"):
+        train_corrector(w2, STEPS, with_gate=False, min_cosine=0.9999)
+
+
 def test_the_corrector_gate_measures_keeping_a_right_hypothesis(run, tmp_path):
     """The keep part of the gate feeds the targets' own tokens: a work folder whose validation
     hypotheses are exactly those rows (embedded as the loop embeds them) gives the same figures
@@ -732,7 +798,7 @@ def test_copy_gate_stays_with_its_run(gate_run, tmp_path):
     shutil.copytree(w / "t5", w2 / "t5")
     train_corrector(w2, replace(STEPS, steps=1, eval_every=1, save_every=1, lr=0.0, warmup=1),
                     init_from=w / "fp32" / "corrector", with_gate=False)
-    assert json.loads((w2 / "runs" / "corrector" / "options.json").read_text()) == {"copy_gate": True}
+    assert json.loads((w2 / "runs" / "corrector" / "options.json").read_text()) == {"copy_gate": True, "min_cosine": None}
     a, b = _load_module(w, "corrector").copy_gate, _load_module(w2, "corrector").copy_gate
     torch.testing.assert_close(a.weight, b.weight, rtol=0, atol=0)
     torch.testing.assert_close(a.bias, b.bias, rtol=0, atol=0)

@@ -453,6 +453,8 @@ def cmd_train(args: argparse.Namespace) -> None:
         raise CliError(f"--edited-rate: expected LOW HIGH with 0 < LOW <= HIGH <= 1, got {lo:g} {hi:g}")
     if not 0.0 <= args.corrector_blind <= 1.0:
         raise CliError(f"--corrector-blind: expected a fraction in [0, 1], got {args.corrector_blind:g}")
+    if args.corrector_min_cosine is not None and not -1.0 <= args.corrector_min_cosine < 1.0:
+        raise CliError(f"--corrector-min-cosine: expected a cosine in [-1, 1), got {args.corrector_min_cosine:g}")
     if not 0.0 <= args.edited_copies <= 1.0:
         raise CliError(f"--edited-copies: expected a fraction in [0, 1], got {args.edited_copies:g}")
 
@@ -494,7 +496,8 @@ def cmd_train(args: argparse.Namespace) -> None:
                                           copies=args.edited_copies)
         elif stage == "corrector":
             train_corrector(work, settings(args.corrector_steps), init_from=args.corrector_init_from,
-                            blind=args.corrector_blind, copy_gate=args.copy_gate)
+                            blind=args.corrector_blind, copy_gate=args.copy_gate,
+                            min_cosine=args.corrector_min_cosine)
         elif stage == "export":
             out = export(work, args.out or work / "export", bf16=not args.fp32, int8=args.int8 or ())
             print(f"wrote {out}/inverter and {out}/corrector (load with vec2text_c.load_corrector)", file=sys.stderr)
@@ -633,6 +636,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--corrector-blind", type=float, default=0.0, metavar="F",
                    help="corrector stage: the fraction of training examples whose embeddings are zeroed, so that "
                         "only the hypothesis tokens tell the target (teaches the corrector to read them; default 0)")
+    t.add_argument("--corrector-min-cosine", type=float, default=None, metavar="C",
+                   help="corrector stage, a fresh run: train only on the hypotheses whose embedding has at least "
+                        "this cosine to their target's (far ones teach a language model, not correction; default: "
+                        "all; a resumed run keeps its own)")
     t.add_argument("--copy-gate", action=argparse.BooleanOptionalAction, default=None,
                    help="corrector stage, a fresh run: a learnt bonus at each decoder step for the hypothesis' token "
                         "of that step, so that keeping the right tokens of a hypothesis is learnt at once "

@@ -496,7 +496,7 @@ def _load_module(w: Path, kind: str):
         model = InversionModule(shape.t5_config(), info["dim"], shape.num_repeat_tokens)
     else:
         model = CorrectorModule(shape.t5_config(), info["dim"], shape.num_repeat_tokens,
-                                **_corrector_options(w / "runs" / "corrector"))
+                                copy_gate=_corrector_options(w / "runs" / "corrector")["copy_gate"])
     state = w / "runs" / kind / "state.pt"
     if not state.is_file():
         raise FileNotFoundError(f"{state}: train the {kind} first")
@@ -595,10 +595,24 @@ def _training_hypotheses_seen(h) -> dict:
     return seen
 
 
+def _target_cosines(E, rows: np.ndarray, hemb: np.ndarray, chunk: int = 65536) -> np.ndarray:
+    """The cosine of each hypothesis embedding to its target's (E[rows]), chunk by chunk."""
+    out = np.empty(len(rows), dtype=np.float32)
+    for i in range(0, len(rows), chunk):
+        t = np.asarray(E[rows[i:i + chunk]], dtype=np.float32)
+        h = np.asarray(hemb[i:i + chunk], dtype=np.float32)
+        den = np.linalg.norm(t, axis=1) * np.linalg.norm(h, axis=1)
+        out[i:i + chunk] = (t * h).sum(1) / np.maximum(den, 1e-12)
+    return out
+
+
 def _corrector_options(run: Path) -> dict:
-    """The architecture options a corrector run was started with (runs/corrector/options.json)."""
+    """The options a corrector run was started with (runs/corrector/options.json): its architecture
+    (copy_gate) and its training set (min_cosine)."""
     p = run / "options.json"
-    return {"copy_gate": bool(json.loads(p.read_text()).get("copy_gate", False))} if p.is_file() else {}
+    got = json.loads(p.read_text()) if p.is_file() else {}
+    mc = got.get("min_cosine")
+    return {"copy_gate": bool(got.get("copy_gate", False)), "min_cosine": None if mc is None else float(mc)}
 
 
 def edit_ids(tokens: np.ndarray, rate: float, pool: np.ndarray, rng) -> np.ndarray:
@@ -762,7 +776,8 @@ def add_corrected_hypotheses(workdir: str | Path, corrector: str | Path, n: int,
 
 def train_corrector(workdir: str | Path, settings: TrainSettings = TrainSettings(), *, stop_at: int | None = None,
                     with_gate: bool = True, init_from: str | Path | None = None,
-                    blind: float = 0.0, copy_gate: bool | None = None) -> list[dict]:
+                    blind: float = 0.0, copy_gate: bool | None = None,
+                    min_cosine: float | None = None) -> list[dict]:
     """Train (or resume) the corrector on make_hypotheses' hypotheses: the target embedding, a
     hypothesis and its embedding in, the target text out. A fresh run starts from the trained
     inverter's T5 weights. with_gate: every evaluation also runs corrector_gate (one greedy
@@ -778,7 +793,11 @@ def train_corrector(workdir: str | Path, settings: TrainSettings = TrainSettings
     hypothesis' token of that step (CorrectorModule's option; written to the exported config as
     `copy_gate`); fixed when a run starts (None: the run's own on a resumed one, init_from's on a
     fresh one from an exported corrector, off otherwise); a corrector exported without it can start
-    a run with it (the gate starts at zeros: the same outputs).
+    a run with it (the gate starts at zeros: the same outputs). min_cosine: train only on the
+    hypotheses whose embedding has at least this cosine to their target's (the validation
+    hypotheses stay all of them): hypotheses far from their target teach a language model rather
+    than correction; fixed when a run starts, like copy_gate (None: the run's own; on a fresh run,
+    every hypothesis).
     Returns the log rows."""
     import torch
 
@@ -800,19 +819,35 @@ def train_corrector(workdir: str | Path, settings: TrainSettings = TrainSettings
     gen = torch.Generator().manual_seed(settings.seed + 2)
     if copy_gate is not None and not isinstance(copy_gate, bool):
         raise TypeError(f"copy_gate: expected True, False or None, got {copy_gate!r}")
+    if min_cosine is not None and (isinstance(min_cosine, bool) or not isinstance(min_cosine, (int, float))
+                                   or not -1.0 <= min_cosine < 1.0):
+        raise ValueError(f"min_cosine: expected a cosine in [-1, 1) or None, got {min_cosine!r}")
     run = w / "runs" / "corrector"
     fresh = not (run / "state.pt").is_file()
     if fresh and copy_gate is None and init_from is not None:  # the exported corrector's own
         cfg = Path(init_from) / "config.json"
         copy_gate = bool(json.loads(cfg.read_text()).get("copy_gate", False)) if cfg.is_file() else False
-    options = {"copy_gate": bool(copy_gate)} if fresh else _corrector_options(run)
+    options = ({"copy_gate": bool(copy_gate), "min_cosine": None if min_cosine is None else float(min_cosine)}
+               if fresh else _corrector_options(run))
     if not fresh and copy_gate is not None and options.get("copy_gate", False) != copy_gate:
         raise ValueError(f"copy_gate: the corrector run in {run} was started with copy_gate="
                          f"{options.get('copy_gate', False)}, got {copy_gate} (a run keeps its architecture)")
+    if not fresh and min_cosine is not None and options.get("min_cosine") != float(min_cosine):
+        raise ValueError(f"min_cosine: the corrector run in {run} was started with min_cosine="
+                         f"{options.get('min_cosine')}, got {min_cosine:g} (a run keeps its training set)")
+    train = np.arange(n)
+    if options.get("min_cosine") is not None:
+        train = np.flatnonzero(_target_cosines(E, rows[:n], hemb[:n]) >= options["min_cosine"])
+        if len(train) < settings.batch_size:
+            raise ValueError(f"min_cosine: {len(train)} of {n} training hypotheses have a cosine >= "
+                             f"{options['min_cosine']:g} to their target, fewer than one batch of {settings.batch_size}")
+        if len(train) < n:
+            _say(f"corrector: {len(train)} of {n} training hypotheses have a cosine >= {options['min_cosine']:g}")
     if fresh:
         run.mkdir(parents=True, exist_ok=True)
         (run / "options.json").write_text(json.dumps(options) + "\n")
-    model = CorrectorModule(shape.t5_config(), info["dim"], shape.num_repeat_tokens, **options)
+    model = CorrectorModule(shape.t5_config(), info["dim"], shape.num_repeat_tokens,
+                            copy_gate=options.get("copy_gate", False))
     if init_from is not None and fresh:
         _same_tokenizer(w, Path(init_from))
         load_exported(model, init_from)
@@ -836,7 +871,7 @@ def train_corrector(workdir: str | Path, settings: TrainSettings = TrainSettings
     def val_fn(m):
         return _batched_val(lambda j: loss_fn(m, n + j), len(rows) - n)
 
-    return fit(model, loss_fn, lengths[rows[:n]], val_fn, settings, w / "runs" / "corrector", stop_at=stop_at,
+    return fit(model, lambda m, k: loss_fn(m, train[k]), lengths[rows[train]], val_fn, settings, run, stop_at=stop_at,
                gate_fn=corrector_gate(w) if with_gate and len(rows) > n else None)
 
 
