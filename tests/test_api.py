@@ -5,6 +5,7 @@ themselves is in test_vec2text_parity.py."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import threading
@@ -352,6 +353,20 @@ def test_swapped_or_foreign_checkpoints_are_rejected():
         from vec2text_c.embedders import load_embedder
 
         vec2text_c.load_corrector(bert.inversion_dir, bert.corrector_dir, embedder=load_embedder("all-MiniLM-L6-v2"))
+
+
+def test_a_checkpoint_moved_away_from_its_t5_folder_or_a_missing_path_is_named(tmp_path):
+    """The shipped checkpoints name their T5 folder relatively ("../t5"); copied alone, the error
+    names the folder looked for, not a hub-validation traceback. A missing path that is no
+    repository id says so."""
+    src = vec2text_c.models.builtin_model_dir()
+    assert vec2text_c.models.read_checkpoint(src / "inverter", "inverter").config["model_name_or_path"] == "../t5"
+    shutil.copytree(src / "inverter", tmp_path / "alone" / "inverter")
+    with pytest.raises(vec2text_c.MissingModelFilesError,
+                       match=re.escape(f"names {(tmp_path / 'alone' / 't5').resolve()}, which has no config.json")):
+        vec2text_c.load_corrector(tmp_path / "alone" / "inverter", src / "corrector")
+    with pytest.raises(vec2text_c.MissingModelFilesError, match="neither an existing folder nor a Hugging Face"):
+        vec2text_c.load_corrector(tmp_path / "no" / "such" / "folder", src / "corrector")
 
 
 def _fake_repo(cache: Path, repo: str, src: Path | None, files=None, rev="0123abcd") -> Path:

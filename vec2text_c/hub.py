@@ -151,6 +151,18 @@ def missing_files(folder: Path | None, kind: str) -> list[str]:
     return [" or ".join(group) for group in NEEDS[kind] if folder is None or not any((folder / f).is_file() for f in group)]
 
 
+def _check_repo_id(repo: str, what: str) -> None:
+    """A name that is no existing folder must be a repository id, else say so plainly (a
+    relative path such as "../t5" whose folder is missing lands here)."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(repo)
+    except HFValidationError:
+        raise MissingModelFilesError(f"{what}: {repo!r} is neither an existing folder nor a Hugging Face "
+                                     "repository id (owner/name)") from None
+
+
 def model_folder(name_or_path: str | os.PathLike, kind: str, what: str, *, revision: str | None = None,
                  cache_dir: str | os.PathLike | None = None, token: str | bool | None = None) -> Path:
     """A local directory, or the snapshot of a hub repository holding what `kind` needs (see
@@ -162,6 +174,7 @@ def model_folder(name_or_path: str | os.PathLike, kind: str, what: str, *, revis
     if p.exists():
         raise ValueError(f"{what}: {p} is a file; expected a directory or a Hugging Face repository id")
     repo = os.fspath(name_or_path)
+    _check_repo_id(repo, what)
     opts = _OPTIONS.get()
     revision = revision if revision is not None else revision_for(repo, opts.get("named", ()))
     cache_dir = cache_dir if cache_dir is not None else opts.get("cache_dir")

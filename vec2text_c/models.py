@@ -176,6 +176,10 @@ def _t5_dir(model_name_or_path: str, where: Path) -> Path:
     rel = Path(model_name_or_path)
     if not rel.is_absolute() and (where / rel / "config.json").is_file():
         return (where / rel).resolve()
+    if not rel.is_absolute() and rel.parts and rel.parts[0] in (".", ".."):
+        raise MissingModelFilesError(
+            f"{where / 'config.json'}: model_name_or_path {model_name_or_path!r} names {(where / rel).resolve()}, "
+            "which has no config.json; keep the checkpoint beside the t5 folder it was exported with")
     try:
         return _resolve(model_name_or_path, "t5", "T5 config and tokenizer")
     except MissingModelFilesError as e:
