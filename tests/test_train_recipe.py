@@ -14,7 +14,7 @@ import torch
 
 import vec2text_c
 from vec2text_c.cli import main as cli_main
-from vec2text_c.train.modeling import InversionModule, bow_logits, bow_loss
+from vec2text_c.train.modeling import CorrectorModule, InversionModule, bow_logits, bow_loss, repeated_ngrams, unlikelihood_loss
 from vec2text_c.train.pipeline import (ModelShape, _load_module, export, make_hypotheses, prepare, spread,
                                        train_corrector, train_inverter)
 from vec2text_c.train.trainer import TrainSettings, fit
@@ -150,6 +150,142 @@ def test_bow_weight_adds_the_bag_loss_to_the_token_loss():
     total = float(m(e, labels, 0.5).detach())
     assert abs(total - (m.last_parts["ce"] + 0.5 * m.last_parts["bow"])) < 1e-5
     assert m.last_parts["bow"] > 0
+
+
+# ---- the unlikelihood loss ----------------------------------------------------------------
+
+
+def _unlikelihood_by_hand(logits: np.ndarray, labels: np.ndarray) -> float:
+    # Welleck et al.'s token-level candidates, written as loops: the distinct earlier target
+    # tokens other than the step's own, pad (0) and -100 left out; the mean over target steps
+    total, steps = 0.0, 0
+    for b in range(labels.shape[0]):
+        for t in range(labels.shape[1]):
+            if labels[b, t] <= 0:
+                continue
+            steps += 1
+            p = np.exp(logits[b, t] - logits[b, t].max())
+            p /= p.sum()
+            for c in {int(x) for x in labels[b, :t] if x > 0} - {int(labels[b, t])}:
+                total -= np.log(max(1.0 - p[c], 1e-5))
+    return total / steps
+
+
+def test_unlikelihood_loss_matches_the_candidate_sets_written_out():
+    rng = np.random.default_rng(0)
+    labels = np.array([[5, 7, 5, 5, 9, 1], [3, 3, 4, 1, -100, -100], [8, 1, -100, -100, -100, -100]])
+    logits = rng.normal(0, 3, size=(3, 6, 12))
+    logits[0, 3, 7] = 9.0  # a step that all but predicts an earlier token: a large term
+    got = float(unlikelihood_loss(torch.tensor(logits, dtype=torch.float32), torch.tensor(labels)))
+    want = _unlikelihood_by_hand(logits, labels)
+    assert want > 0.2
+    assert abs(got - want) < 1e-4 * max(1.0, want)
+    # a target without repeats and a model sure of each token: the loss is near zero
+    sure = np.full((1, 4, 12), -20.0)
+    lab = np.array([[2, 6, 4, 1]])
+    sure[0, np.arange(4), lab[0]] = 20.0
+    assert float(unlikelihood_loss(torch.tensor(sure, dtype=torch.float32), torch.tensor(lab))) < 1e-6
+
+
+def test_unlikelihood_weight_adds_the_loss_in_both_modules():
+    torch.manual_seed(0)
+    cfg = ModelShape(vocab_size=50, d_model=16, num_heads=2, d_ff=32, num_layers=1).t5_config()
+    m = InversionModule(cfg, 8, 2)
+    e = torch.randn(3, 8)
+    labels = torch.tensor([[5, 7, 5, 1], [9, 9, 1, -100], [4, 6, 1, -100]])
+    plain = float(m(e, labels).detach())
+    total = float(m(e, labels, 0.0, 0.5).detach())
+    assert set(m.last_parts) == {"ce", "ul"} and abs(m.last_parts["ce"] - plain) < 1e-6
+    assert m.last_parts["ul"] > 0 and abs(total - (plain + 0.5 * m.last_parts["ul"])) < 1e-5
+    for gate in (False, True):
+        c = CorrectorModule(cfg, 8, 2, copy_gate=gate)
+        h_ids = torch.tensor([[0, 5, 7, 1], [0, 9, 1, 0], [0, 4, 4, 1]])
+        plain = float(c(e, e * 0.5, h_ids, labels).detach())
+        total = float(c(e, e * 0.5, h_ids, labels, 2.0).detach())
+        assert c.last_parts["ul"] > 0 and abs(total - (plain + 2.0 * c.last_parts["ul"])) < 1e-5
+
+
+@pytest.mark.parametrize("gate", [False, True])
+def test_corrector_sequence_unlikelihood_penalises_its_greedy_loops(gate):
+    torch.manual_seed(2)
+    cfg = ModelShape(vocab_size=30, d_model=16, num_heads=2, d_ff=32, num_layers=1, num_decoder_layers=1).t5_config()
+    c = CorrectorModule(cfg, 8, 2, copy_gate=gate)
+    if gate:
+        with torch.no_grad():
+            c.copy_gate.bias.fill_(0.5)
+    c.eval()
+    e = torch.randn(4, 8)
+    h_ids = torch.tensor([[3, 4, 5, 1], [6, 6, 1, 0], [7, 8, 9, 1], [2, 1, 0, 0]])
+    labels = torch.tensor([[5, 6, 7, 8, 9, 10, 11, 1]] * 4)
+    ids = c.generate_greedy(e, e * 0.5, h_ids, max_length=labels.shape[1] + 1)
+    y = ids[:, 1:]
+    flags = repeated_ngrams(y, 4)
+    assert bool(flags.any()), "the random corrector should loop somewhere for this test to mean anything"
+    plain = float(c(e, e * 0.5, h_ids, labels).detach())
+    total = c(e, e * 0.5, h_ids, labels, 0.0, 1.0, 1.0)
+    # by hand: the logits of the decoder fed the greedy decoding (copy gate included), flagged tokens
+    with torch.no_grad():
+        x, mask = c.encoder_inputs(e, e * 0.5, h_ids)
+        t5 = c.encoder_decoder
+        enc = t5.encoder(inputs_embeds=x, attention_mask=mask).last_hidden_state
+        dec = t5.decoder(input_ids=ids[:, :-1], encoder_hidden_states=enc, encoder_attention_mask=mask).last_hidden_state
+        logits = c.copy_logits(dec, h_ids) if gate else t5.lm_head(dec * 16 ** -0.5)
+    p = torch.softmax(logits.double(), -1).gather(2, y.unsqueeze(-1)).squeeze(-1).numpy()
+    want = -(np.log(np.maximum(1 - p, 1e-5)) * flags.numpy()).sum() / (y != 0).numpy().sum()
+    assert want > 0 and abs(c.last_parts["seq_ul"] - want) < 1e-4 * max(1.0, want)
+    assert abs(float(total.detach()) - (plain + c.last_parts["seq_ul"])) < 1e-4
+    assert c.last_parts["repeats"] == float(flags.any(1).float().mean())
+
+
+def test_train_rejects_a_negative_unlikelihood_weight(tmp_path, capsys):
+    for flag in ("--unlikelihood", "--sequence-unlikelihood"):
+        assert cli_main(["train", "--workdir", str(tmp_path / "w"), "--stage", "inverter", flag, "-1"]) == 2
+        assert f"{flag}: expected a weight >= 0, got -1" in capsys.readouterr().err
+
+
+def test_repeated_ngrams_flags_every_token_of_a_repeat():
+    ids = torch.tensor([[5, 6, 7, 8, 5, 6, 7, 8, 9, 1, 0, 0],
+                        [4, 4, 4, 4, 4, 4, 1, 0, 0, 0, 0, 0],
+                        [2, 3, 2, 3, 2, 1, 0, 0, 0, 0, 0, 0],
+                        [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 1]])
+    got = repeated_ngrams(ids, 4).numpy().astype(int)
+    want = np.zeros(ids.shape, dtype=int)
+    want[0, 4:8] = 1  # "5 6 7 8" again
+    want[1, 1:6] = 1  # the 4-gram "4 4 4 4" ends at 4 and 5: tokens 1..5
+    np.testing.assert_array_equal(got, want)  # row 2's 4-grams 2323, 3232, 2321 are all new
+    assert repeated_ngrams(ids, 2)[2].tolist()[:6] == [False, False, True, True, True, False]
+
+
+def test_sequence_unlikelihood_penalises_the_greedy_loops_of_the_model():
+    torch.manual_seed(2)
+    cfg = ModelShape(vocab_size=30, d_model=16, num_heads=2, d_ff=32, num_layers=1, num_decoder_layers=1).t5_config()
+    m = InversionModule(cfg, 8, 2)
+    e = torch.randn(4, 8)
+    labels = torch.tensor([[5, 6, 1, -100]] * 4)
+    m.eval()  # dropout off, so that the hand computation sees the same decoder
+    x, mask = m.encoder_inputs(e)
+    enc = m.encoder_decoder.encoder(inputs_embeds=x, attention_mask=mask).last_hidden_state
+    with torch.no_grad():
+        ids = m.encoder_decoder.generate(inputs_embeds=x, attention_mask=mask, max_length=13, do_sample=False,
+                                         num_beams=1)
+    y = ids[:, 1:]
+    flags = repeated_ngrams(y, 4)
+    assert bool(flags.any()), "the random model should loop somewhere for this test to mean anything"
+    loss, frac = m.sequence_unlikelihood(x, mask, enc, max_length=13)
+    assert not m.training
+    # by hand: the decoder fed the decoding, the same flagged tokens, mean over decoded tokens
+    with torch.no_grad():
+        logits = m.encoder_decoder(encoder_outputs=(enc,), attention_mask=mask, decoder_input_ids=ids[:, :-1]).logits
+    p = torch.softmax(logits.double(), -1).gather(2, y.unsqueeze(-1)).squeeze(-1).numpy()
+    valid = (y != 0).numpy()
+    want = -(np.log(np.maximum(1 - p, 1e-5)) * flags.numpy()).sum() / valid.sum()
+    assert frac == float(flags.any(1).float().mean())
+    assert want > 0 and abs(float(loss.detach()) - want) < 1e-4 * max(1.0, want)
+    loss.backward()  # the gradient reaches the decoder
+    assert float(m.encoder_decoder.decoder.block[0].layer[0].SelfAttention.q.weight.grad.abs().sum()) > 0
+    m.train()
+    m.sequence_unlikelihood(x.detach(), mask, enc.detach(), max_length=13)
+    assert m.training  # the decoding ran with dropout off, and the mode is restored
 
 
 # ---- the run: lowercase targets, parts and gate in the log, the core runs the export ----

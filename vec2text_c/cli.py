@@ -455,6 +455,9 @@ def cmd_train(args: argparse.Namespace) -> None:
         raise CliError(f"--corrector-blind: expected a fraction in [0, 1], got {args.corrector_blind:g}")
     if args.corrector_min_cosine is not None and not -1.0 <= args.corrector_min_cosine < 1.0:
         raise CliError(f"--corrector-min-cosine: expected a cosine in [-1, 1), got {args.corrector_min_cosine:g}")
+    for flag, v in (("--unlikelihood", args.unlikelihood), ("--sequence-unlikelihood", args.sequence_unlikelihood)):
+        if not 0.0 <= v < float("inf"):
+            raise CliError(f"{flag}: expected a weight >= 0, got {v:g}")
     if not 0.0 <= args.edited_copies <= 1.0:
         raise CliError(f"--edited-copies: expected a fraction in [0, 1], got {args.edited_copies:g}")
 
@@ -466,7 +469,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     def settings(steps, **kw):
         return TrainSettings(steps=steps, batch_size=args.batch_size, lr=args.lr, warmup=args.warmup, seed=args.seed,
                              threads=args.threads, bf16=not args.no_bf16, device=args.device,
-                             time_budget=args.time_budget, **kw)
+                             time_budget=args.time_budget, unlikelihood=args.unlikelihood, **kw)
 
     for stage in stages:
         if stage == "prepare":
@@ -477,7 +480,8 @@ def cmd_train(args: argparse.Namespace) -> None:
                 continue
             prepare(args.corpus, work, shape=shape, embedder=args.embedder, tokenizer_from=args.init_from)
         elif stage == "inverter":
-            train_inverter(work, settings(args.inverter_steps, bow_weight=args.bow_weight, warm_start=args.warm_start),
+            train_inverter(work, settings(args.inverter_steps, bow_weight=args.bow_weight, warm_start=args.warm_start,
+                                          seq_unlikelihood=args.sequence_unlikelihood),
                            init_from=Path(args.init_from) / "inverter" if args.init_from else None)
         elif stage == "hypotheses":
             if not (work / "data" / "hypotheses.npz").is_file() or args.stage == "hypotheses":
@@ -495,7 +499,8 @@ def cmd_train(args: argparse.Namespace) -> None:
                     add_edited_hypotheses(work, args.edited_hypotheses, rate=tuple(args.edited_rate),
                                           copies=args.edited_copies)
         elif stage == "corrector":
-            train_corrector(work, settings(args.corrector_steps), init_from=args.corrector_init_from,
+            train_corrector(work, settings(args.corrector_steps, seq_unlikelihood=args.sequence_unlikelihood),
+                            init_from=args.corrector_init_from,
                             blind=args.corrector_blind, copy_gate=args.copy_gate,
                             min_cosine=args.corrector_min_cosine)
         elif stage == "export":
@@ -602,6 +607,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--repeat-tokens", type=int, default=16, help="pseudo-tokens the embedding becomes (default 16)")
     t.add_argument("--cased", action="store_true", help="keep the targets' case (default: lowercase, for uncased embedders)")
     t.add_argument("--bow-weight", type=float, default=1.0, help="weight of the inverter's bag-of-words loss (0: off)")
+    t.add_argument("--unlikelihood", type=float, default=0.0, metavar="W",
+                   help="weight of the token-level unlikelihood loss on the target's earlier tokens, both stages: "
+                        "it lowers the probability of repeating them, the greedy decoder's repetition loops "
+                        "(default 0: off)")
+    t.add_argument("--sequence-unlikelihood", type=float, default=0.0, metavar="W",
+                   help="weight of the sequence-level unlikelihood loss, both stages: a quarter of each batch "
+                        "is decoded greedily (as the correction loop decodes) and the tokens of its repeated "
+                        "4-grams are penalised (default 0: off)")
     t.add_argument("--warm-start", default="layers", choices=("none", "embeddings", "layers"),
                    help="initialise the inverter from the embedder's BERT weights (default: layers)")
     t.add_argument("--init-from", default=None,

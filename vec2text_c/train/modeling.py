@@ -10,7 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["InversionModule", "CorrectorModule", "make_t5", "bow_logits", "bow_loss"]
+__all__ = ["InversionModule", "CorrectorModule", "make_t5", "bow_logits", "bow_loss", "unlikelihood_loss",
+           "repeated_ngrams"]
 
 
 def make_t5(config: dict):
@@ -38,17 +39,53 @@ class InversionModule(nn.Module):
         x = self.embedding_transform(embeddings).reshape(embeddings.shape[0], self.num_repeat_tokens, self.d_model)
         return x, torch.ones(x.shape[:2], dtype=torch.long, device=x.device)
 
-    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor, bow_weight: float = 0.0) -> torch.Tensor:
+    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor, bow_weight: float = 0.0,
+                unlikelihood: float = 0.0, seq_unlikelihood: float = 0.0, seq_rows: float = 0.25) -> torch.Tensor:
         """The token cross-entropy, plus `bow_weight` times the bag-of-words loss of the encoder
-        output (see bow_loss). The parts are kept in `last_parts` for logging."""
+        output (see bow_loss), plus `unlikelihood` times the token-level unlikelihood loss (see
+        unlikelihood_loss), plus `seq_unlikelihood` times the sequence-level one on the greedy
+        decodings of the batch's first `seq_rows` fraction (see sequence_unlikelihood). The parts
+        are kept in `last_parts` for logging."""
         x, mask = self.encoder_inputs(embeddings)
         out = self.encoder_decoder(inputs_embeds=x, attention_mask=mask, labels=labels)
         self.last_parts = {"ce": float(out.loss.detach())}
-        if not bow_weight:
-            return out.loss
-        bow = bow_loss(self.encoder_decoder, out.encoder_last_hidden_state, labels)
-        self.last_parts["bow"] = float(bow.detach())
-        return out.loss + bow_weight * bow
+        loss = out.loss
+        if bow_weight:
+            bow = bow_loss(self.encoder_decoder, out.encoder_last_hidden_state, labels)
+            self.last_parts["bow"] = float(bow.detach())
+            loss = loss + bow_weight * bow
+        if unlikelihood:
+            ul = unlikelihood_loss(out.logits, labels)
+            self.last_parts["ul"] = float(ul.detach())
+            loss = loss + unlikelihood * ul
+        if seq_unlikelihood:
+            rows = max(1, int(round(seq_rows * len(embeddings))))
+            sul, frac = self.sequence_unlikelihood(x[:rows], mask[:rows], out.encoder_last_hidden_state[:rows],
+                                                   max_length=labels.shape[1] + 1)
+            self.last_parts["seq_ul"] = float(sul.detach())
+            self.last_parts["repeats"] = frac
+            loss = loss + seq_unlikelihood * sul
+        return loss
+
+    def sequence_unlikelihood(self, x: torch.Tensor, mask: torch.Tensor, enc: torch.Tensor, max_length: int,
+                              n: int = 4) -> tuple[torch.Tensor, float]:
+        """Sequence-level unlikelihood (Welleck et al. 2020) on the model's own greedy decodings:
+        decode the rows greedily (dropout off, no gradient), as the correction loop's first
+        hypothesis is made, then minus log(1 - p) of every token of each n-gram that repeats an
+        earlier one of its row (repeated_ngrams), under the decoder fed that decoding and the
+        encoder states `enc` (with gradient), over the decoded tokens. Teacher forcing never
+        shows the decoder its own loops; this penalises them where they happen.
+        Returns the loss and the fraction of rows that had a repeat."""
+        t5 = self.encoder_decoder
+        was = self.training
+        self.eval()
+        with torch.no_grad():
+            ids = t5.generate(inputs_embeds=x.detach(), attention_mask=mask, max_length=max_length,
+                              do_sample=False, num_beams=1)
+        self.train(was)
+        return _repeat_unlikelihood(t5, ids, enc, mask, n,
+                                    lambda dec: t5.lm_head(dec * (self.d_model ** -0.5)
+                                                           if t5.config.tie_word_embeddings else dec))
 
 
 def bow_logits(t5, encoder_states: torch.Tensor) -> torch.Tensor:
@@ -71,6 +108,58 @@ def bow_loss(t5, encoder_states: torch.Tensor, labels: torch.Tensor) -> torch.Te
     bag[:, 1] = 0.0
     n = bag.sum(1).clamp(min=1.0)
     return (-(bag * logp).sum(1) / n).mean()
+
+
+def unlikelihood_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Token-level unlikelihood (Welleck et al. 2020): at each target step t, minus the sum of
+    log(1 - p(c)) over the candidates c, the distinct tokens of the target's earlier steps other
+    than the step's own token, averaged over the target steps (-100 and pad left out). It
+    lowers the probability of repeating what was already written, the greedy decoder's
+    failure of "headheadhead…" and "considered considered…", without touching the right token.
+    logits [B, T, V], labels [B, T] (-100 past the end)."""
+    b, t = labels.shape
+    lab = labels.clamp(min=0)
+    valid = (labels > 0)
+    earlier = torch.ones(t, t, dtype=torch.bool, device=labels.device).tril(-1)  # [step, earlier step]
+    same = lab[:, :, None] == lab[:, None, :]  # [B, t, j]: step t's token is step j's
+    first = ~(same & earlier[None]).any(2)  # [B, j]: step j's token did not occur before j
+    cand = earlier[None] & (valid & first)[:, None, :] & ~same & valid[:, :, None]
+    p = torch.softmax(logits.float(), dim=-1).gather(2, lab[:, None, :].expand(b, t, t))  # p_t(token of j)
+    terms = -torch.log((1.0 - p).clamp(min=1e-5)) * cand
+    return terms.sum() / valid.sum().clamp(min=1)
+
+
+def _repeat_unlikelihood(t5, ids: torch.Tensor, enc: torch.Tensor, mask: torch.Tensor, n: int, head):
+    """The sequence-level unlikelihood of a greedy decoding `ids` (start token first): the decoder
+    fed it under `enc` (with gradient), `head` its states -> logits, minus log(1 - p) of each
+    token of a repeated n-gram, over the decoded tokens; and the fraction of rows with a repeat."""
+    y = ids[:, 1:]
+    flags = repeated_ngrams(y, n)
+    frac = float(flags.any(1).float().mean())
+    if not bool(flags.any()):
+        return enc.sum() * 0.0, frac
+    labels = y.masked_fill(y == t5.config.pad_token_id, -100)
+    dec = t5.decoder(input_ids=t5._shift_right(labels), encoder_hidden_states=enc,
+                     encoder_attention_mask=mask).last_hidden_state
+    p = torch.softmax(head(dec).float(), dim=-1).gather(2, y.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+    terms = -torch.log((1.0 - p).clamp(min=1e-5)) * flags
+    return terms.sum() / (labels != -100).sum().clamp(min=1), frac
+
+
+def repeated_ngrams(ids: torch.Tensor, n: int = 4) -> torch.Tensor:
+    """[B, T] bool: the tokens of every n-gram of a row that already occurred earlier in that
+    row (overlaps count: "a a a a a" repeats from its second 4-gram on). Pad (0) ends a row."""
+    rows = ids.tolist()
+    out = torch.zeros(ids.shape, dtype=torch.bool)
+    for b, row in enumerate(rows):
+        end = row.index(0) if 0 in row else len(row)
+        seen = set()
+        for t in range(n - 1, end):
+            g = tuple(row[t - n + 1:t + 1])
+            if g in seen:
+                out[b, t - n + 1:t + 1] = True
+            seen.add(g)
+    return out.to(ids.device)
 
 
 class CopyGate(nn.Module):
@@ -140,17 +229,44 @@ class CorrectorModule(nn.Module):
         gate = gate * (h != 0).to(gate.dtype)
         return logits.scatter_add(-1, h.unsqueeze(-1), gate.unsqueeze(-1).to(logits.dtype))
 
-    def forward(self, target, hyp_emb, hyp_ids, labels) -> torch.Tensor:
+    def forward(self, target, hyp_emb, hyp_ids, labels, unlikelihood: float = 0.0, seq_unlikelihood: float = 0.0,
+                seq_rows: float = 0.25) -> torch.Tensor:
+        """The token cross-entropy of the target, plus `unlikelihood` times the token-level
+        unlikelihood loss (see unlikelihood_loss), plus `seq_unlikelihood` times the
+        sequence-level one on the greedy corrections of the batch's first `seq_rows` fraction
+        (see InversionModule.sequence_unlikelihood); the parts in `last_parts`."""
         x, mask = self.encoder_inputs(target, hyp_emb, hyp_ids)
         t5 = self.encoder_decoder
         if self.copy_gate is None:
-            return t5(inputs_embeds=x, attention_mask=mask, labels=labels).loss
-        enc = t5.encoder(inputs_embeds=x, attention_mask=mask).last_hidden_state
-        dec = t5.decoder(input_ids=t5._shift_right(labels), encoder_hidden_states=enc,
-                         encoder_attention_mask=mask).last_hidden_state
-        logits = self.copy_logits(dec, hyp_ids)
-        return nn.functional.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1),
-                                           ignore_index=-100)
+            out = t5(inputs_embeds=x, attention_mask=mask, labels=labels)
+            loss, logits, enc = out.loss, out.logits, out.encoder_last_hidden_state
+        else:
+            enc = t5.encoder(inputs_embeds=x, attention_mask=mask).last_hidden_state
+            dec = t5.decoder(input_ids=t5._shift_right(labels), encoder_hidden_states=enc,
+                             encoder_attention_mask=mask).last_hidden_state
+            logits = self.copy_logits(dec, hyp_ids)
+            loss = nn.functional.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1),
+                                               ignore_index=-100)
+        self.last_parts = {"ce": float(loss.detach())}
+        if unlikelihood:
+            ul = unlikelihood_loss(logits, labels)
+            self.last_parts["ul"] = float(ul.detach())
+            loss = loss + unlikelihood * ul
+        if seq_unlikelihood:
+            r = max(1, int(round(seq_rows * len(target))))
+            was = self.training
+            self.eval()
+            ids = self.generate_greedy(target[:r], hyp_emb[:r], hyp_ids[:r], max_length=labels.shape[1] + 1)
+            self.train(was)
+            h = hyp_ids[:r]
+            sul, frac = _repeat_unlikelihood(
+                t5, ids, enc[:r], mask[:r], 4,
+                (lambda dec: self.copy_logits(dec, h)) if self.copy_gate is not None
+                else (lambda dec: t5.lm_head(dec * (self.d_model ** -0.5) if t5.config.tie_word_embeddings else dec)))
+            self.last_parts["seq_ul"] = float(sul.detach())
+            self.last_parts["repeats"] = frac
+            loss = loss + seq_unlikelihood * sul
+        return loss
 
     @torch.no_grad()
     def generate_greedy(self, target, hyp_emb, hyp_ids, max_length: int) -> torch.Tensor:

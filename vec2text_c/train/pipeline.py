@@ -471,15 +471,16 @@ def train_inverter(workdir: str | Path, settings: TrainSettings = TrainSettings(
         got = warm_start_t5(model.encoder_decoder, w / "t5" / "spiece.model", bert_dir(info["embedder"]),
                             settings.warm_start)
         _say(f"inverter: warm start from {info['embedder']}: {got}")
-    bow = float(settings.bow_weight)
+    bow, ul, sul = float(settings.bow_weight), float(settings.unlikelihood), float(settings.seq_unlikelihood)
 
-    def loss_fn(m, idx, weight=bow):
+    def loss_fn(m, idx, weight=bow, unlikelihood=ul, seq_unlikelihood=sul):
         dev = _on(m)
         e = torch.from_numpy(np.asarray(E[idx], dtype=np.float32)).to(dev)
-        return m(e, _labels(torch, ids, lengths, idx, dev), weight)
+        return m(e, _labels(torch, ids, lengths, idx, dev), weight, unlikelihood, seq_unlikelihood,
+                 settings.seq_unlikelihood_rows)
 
     def val_fn(m):  # the token cross-entropy alone, comparable across recipes
-        return _batched_val(lambda j: loss_fn(m, n_train + j, 0.0), len(ids) - n_train)
+        return _batched_val(lambda j: loss_fn(m, n_train + j, 0.0, 0.0, 0.0), len(ids) - n_train)
 
     return fit(model, loss_fn, lengths[:n_train], val_fn, settings, w / "runs" / "inverter", stop_at=stop_at,
                gate_fn=gate(w) if with_gate else None)
@@ -866,7 +867,10 @@ def train_corrector(workdir: str | Path, settings: TrainSettings = TrainSettings
             e, he = e * see, he * see
         hl = int(hlen[k].max())
         hi = torch.from_numpy(hyp[k, :hl].astype(np.int64)).to(dev)
-        return m(e, he, hi, _labels(torch, ids, lengths, r, dev))
+        # the validation loss is the cross-entropy alone, comparable across recipes
+        on = m.training
+        return m(e, he, hi, _labels(torch, ids, lengths, r, dev), float(settings.unlikelihood) if on else 0.0,
+                 float(settings.seq_unlikelihood) if on else 0.0, settings.seq_unlikelihood_rows)
 
     def val_fn(m):
         return _batched_val(lambda j: loss_fn(m, n + j), len(rows) - n)

@@ -47,6 +47,13 @@ class TrainSettings:
     # output, and the warm start from the embedder's BERT weights ("none", "embeddings", "layers")
     bow_weight: float = 0.0
     warm_start: str = "none"
+    # both stages: the weight of the token-level unlikelihood loss on the earlier target tokens
+    # (modeling.unlikelihood_loss; 0: off), against the greedy decoder's repetition loops
+    unlikelihood: float = 0.0
+    # both stages: the weight of the sequence-level unlikelihood loss on the greedy decodings of
+    # each batch's first `seq_unlikelihood_rows` fraction (InversionModule.sequence_unlikelihood)
+    seq_unlikelihood: float = 0.0
+    seq_unlikelihood_rows: float = 0.25
     # stop after this many seconds of training (0: no limit); the state is saved first
     time_budget: float = 0.0
 
