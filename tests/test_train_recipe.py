@@ -256,6 +256,20 @@ def test_repeated_ngrams_flags_every_token_of_a_repeat():
     assert repeated_ngrams(ids, 2)[2].tolist()[:6] == [False, False, True, True, True, False]
 
 
+def test_the_repetition_rate_tool_counts_the_rows_the_loss_flags():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("repetition_rate", Path(__file__).parents[1] / "tools" / "repetition_rate.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    rng = np.random.default_rng(1)
+    rows = rng.integers(2, 6, size=(300, 12))  # 4 tokens: short rows repeat a 4-gram by chance often
+    rows[rng.random(300) < 0.3, 9:] = 0  # some rows end early (pad)
+    flagged = repeated_ngrams(torch.tensor(rows), 4).any(1).tolist()
+    counted = [tool.repeats_a_4gram([int(x) for x in r if x != 0]) for r in rows]
+    assert counted == flagged and 0 < sum(counted) < len(counted)
+
+
 def test_sequence_unlikelihood_penalises_the_greedy_loops_of_the_model():
     torch.manual_seed(2)
     cfg = ModelShape(vocab_size=30, d_model=16, num_heads=2, d_ff=32, num_layers=1, num_decoder_layers=1).t5_config()
