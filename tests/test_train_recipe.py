@@ -275,7 +275,6 @@ def test_sequence_unlikelihood_penalises_the_greedy_loops_of_the_model():
     cfg = ModelShape(vocab_size=30, d_model=16, num_heads=2, d_ff=32, num_layers=1, num_decoder_layers=1).t5_config()
     m = InversionModule(cfg, 8, 2)
     e = torch.randn(4, 8)
-    labels = torch.tensor([[5, 6, 1, -100]] * 4)
     m.eval()  # dropout off, so that the hand computation sees the same decoder
     x, mask = m.encoder_inputs(e)
     enc = m.encoder_decoder.encoder(inputs_embeds=x, attention_mask=mask).last_hidden_state
